@@ -1,0 +1,237 @@
+"""The hierarchical BiLSTM-CRF tagger with per-layer sharing between two tasks.
+
+Every sharable layer follows a plan:
+- "shared": one copy, used by both tasks;
+- "private": one copy per task;
+- "gated" (DTN): a shared copy, used alone by the source task, and a
+  target-private copy; the target mixes both through a learned gate.
+A single-task tagger is the same module with only the target task and every
+layer private, so weights move between the variants by parameter name.
+"""
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .pytorch_crf import TRAIN_PENALTY, TagConstraints
+from .pytorch_gates import Gate
+
+SOURCE = "source"
+TARGET = "target"
+SHARED = "shared"
+PRIVATE = "private"
+GATED = "gated"
+SHARABLE_LAYERS = ("char_embed", "char_lstm", "word_embed", "word_lstm", "output")
+
+LayerPlan = Dict[str, str]
+Constraints = Tuple[Tensor, Tensor, Tensor]
+
+
+def copy_name(mode: str, layer_task: str) -> str:
+    """Name of the copy a task reads when it uses a layer alone."""
+    return SHARED if mode in (SHARED, GATED) else layer_task
+
+
+def make_plan(shared: Sequence[str] = (), gated: Sequence[str] = ()) -> LayerPlan:
+    """Validate layer names and return the mode of every sharable layer."""
+    for setting, names in (("shared", shared), ("gated", gated)):
+        unknown = [n for n in names if n not in SHARABLE_LAYERS]
+        if unknown:
+            raise ValueError(
+                f"Unknown layer(s) {unknown} in the architecture's `{setting}` "
+                f"setting: use names from {list(SHARABLE_LAYERS)}."
+            )
+    both = sorted(set(shared) & set(gated))
+    if both:
+        raise ValueError(
+            f"Layer(s) {both} are both shared and gated in the architecture's "
+            "settings: a layer is either one set of parameters or gated, not both."
+        )
+    return {
+        layer: SHARED if layer in shared else GATED if layer in gated else PRIVATE
+        for layer in SHARABLE_LAYERS
+    }
+
+
+class BiLSTM(nn.Module):
+    """Bidirectional LSTM over padded batches, packed so padding costs nothing."""
+
+    def __init__(self, width_in: int, hidden: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(width_in, hidden, batch_first=True, bidirectional=True)
+
+    def forward(self, X: Tensor, lengths: Tensor, final_states: bool = False) -> Tensor:
+        packed = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, (h_n, _) = self.lstm(packed)
+        if final_states:
+            # Last forward state and first backward state: the word's summary.
+            return torch.cat([h_n[0], h_n[1]], dim=-1)
+        return pad_packed_sequence(output, batch_first=True, total_length=X.shape[1])[0]
+
+
+class HashEmbedding(nn.Module):
+    """Sum of several hashed rows per word: no vocabulary, so source and target
+    (and a pipeline trained later) index the same rows for the same word."""
+
+    def __init__(self, rows: int, width: int) -> None:
+        super().__init__()
+        self.table = nn.Embedding(rows, width, padding_idx=0)
+        nn.init.normal_(self.table.weight, std=0.1)
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.table(ids).sum(dim=-2)
+
+
+class OutputLayer(nn.Module):
+    """Projection to tag scores plus the CRF's transition scores."""
+
+    def __init__(self, width_in: int, n_tags: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(width_in, n_tags)
+        self.start = nn.Parameter(torch.zeros(n_tags))
+        self.transitions = nn.Parameter(torch.zeros(n_tags, n_tags))
+        self.end = nn.Parameter(torch.zeros(n_tags))
+
+    def forward(self, X: Tensor) -> Tensor:
+        return self.linear(X)
+
+    def crf(self) -> Tuple[Tensor, Tensor, Tensor]:
+        return self.start, self.transitions, self.end
+
+
+class TransferTagger(nn.Module):
+    def __init__(
+        self,
+        plan: LayerPlan,
+        tag_counts: Mapping[str, int],
+        constraints: Mapping[str, Constraints],
+        *,
+        char_rows: int,
+        char_width: int,
+        char_hidden: int,
+        word_rows: int,
+        word_width: int,
+        word_hidden: int,
+        dropout: float,
+        gate: str,
+    ) -> None:
+        super().__init__()
+        self.plan = dict(plan)
+        self.tasks = sorted(tag_counts)
+        widths = {
+            "char_embed": char_width,
+            "char_lstm": 2 * char_hidden,
+            "word_embed": word_width,
+            "word_lstm": 2 * word_hidden,
+            "output": tag_counts[TARGET],
+        }
+        factories = {
+            "char_embed": lambda task: nn.Embedding(char_rows, char_width, padding_idx=0),
+            "char_lstm": lambda task: BiLSTM(char_width, char_hidden),
+            "word_embed": lambda task: HashEmbedding(word_rows, word_width),
+            "word_lstm": lambda task: BiLSTM(word_width + 2 * char_hidden, word_hidden),
+            # A shared output layer is only allowed with equal tag sets, so the
+            # target's tag count sizes it.
+            "output": lambda task: OutputLayer(2 * word_hidden, tag_counts[task]),
+        }
+        self.layers = nn.ModuleDict()
+        self.gates = nn.ModuleDict()
+        for layer, mode in self.plan.items():
+            copies = {copy_name(mode, task) for task in self.tasks}
+            if mode == GATED:
+                copies.add(TARGET)
+                self.gates[layer] = Gate(gate, widths[layer])
+            self.layers[layer] = nn.ModuleDict(
+                {name: factories[layer](TARGET if name == SHARED else name) for name in sorted(copies)}
+            )
+        if self.plan["output"] == GATED:
+            self.crf_gate = nn.Parameter(torch.zeros(1))
+        self.constraints = nn.ModuleDict(
+            {task: TagConstraints(*constraints[task]) for task in self.tasks}
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def copy_for(self, layer: str, task: str) -> nn.Module:
+        """The copy a task uses alone (for gated layers in the target: its private copy)."""
+        mode = self.plan[layer]
+        name = TARGET if mode == GATED and task == TARGET else copy_name(mode, task)
+        return self.layers[layer][name]
+
+    def _run(
+        self, layer: str, task: str, gates: Dict[str, Tensor], *args, **kwargs
+    ) -> Tensor:
+        if self.plan[layer] != GATED or task != TARGET:
+            return self.copy_for(layer, task)(*args, **kwargs)
+        shared = self.layers[layer][SHARED](*args, **kwargs)
+        private = self.layers[layer][TARGET](*args, **kwargs)
+        mixed, gates[layer] = self.gates[layer](shared, private)
+        return mixed
+
+    def crf_params(self, task: str) -> Tuple[Tensor, Tensor, Tensor]:
+        if self.plan["output"] == GATED and task == TARGET:
+            g = torch.sigmoid(self.crf_gate)
+            shared, private = self.layers["output"][SHARED].crf(), self.layers["output"][TARGET].crf()
+            params = tuple(g * s + (1 - g) * p for s, p in zip(shared, private))
+        else:
+            params = self.copy_for("output", task).crf()
+        # Training keeps gradients finite; decoding must never pick an illegal move.
+        penalty = TRAIN_PENALTY if self.training else float("-inf")
+        return self.constraints[task].apply(*params, penalty=penalty)
+
+    def encode(
+        self,
+        word_ids: Tensor,
+        lengths: Tensor,
+        chars: Tensor,
+        char_lengths: Tensor,
+        token_unique: Tensor,
+        task: str,
+        gates: Dict[str, Tensor],
+    ) -> Tensor:
+        """Word BiLSTM states (B, T, 2 * word_hidden) of the task's path."""
+        char_vectors = self._run("char_embed", task, gates, chars)
+        word_chars = self._run("char_lstm", task, gates, char_vectors, char_lengths, final_states=True)
+        words = self._run("word_embed", task, gates, word_ids)
+        X = self.dropout(torch.cat([words, word_chars[token_unique]], dim=-1))
+        return self.dropout(self._run("word_lstm", task, gates, X, lengths))
+
+    def forward(
+        self,
+        word_ids: Tensor,
+        lengths: Tensor,
+        chars: Tensor,
+        char_lengths: Tensor,
+        token_unique: Tensor,
+        task: str = TARGET,
+        gates: Optional[Dict[str, Tensor]] = None,
+    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Emissions (B, T, K), CRF start/transition/end scores and the token mask.
+
+        Pass a dict as `gates` to receive the gate values of the target path.
+        """
+        if task not in self.tasks:
+            raise ValueError(f"This tagger has no {task!r} task: it has {self.tasks}.")
+        gates = {} if gates is None else gates
+        states = self.encode(word_ids, lengths, chars, char_lengths, token_unique, task, gates)
+        emissions = self._run("output", task, gates, states)
+        mask = torch.arange(word_ids.shape[1], device=lengths.device) < lengths.unsqueeze(1)
+        return (emissions, *self.crf_params(task), mask)
+
+
+def gate_means(gates: Mapping[str, Tensor], char_mask: Tensor, token_mask: Tensor) -> Dict[str, Tuple[float, int]]:
+    """(sum, count) of gate values per layer over real characters/tokens only."""
+    masks = {"char_embed": char_mask, "word_embed": token_mask, "word_lstm": token_mask, "output": token_mask}
+    out = {}
+    for layer, values in gates.items():
+        mask = masks.get(layer)
+        if mask is None:
+            total, count = values.sum(), values.numel()
+        else:
+            total = (values * mask.unsqueeze(-1)).sum()
+            count = int(mask.sum()) * values.shape[-1]
+        out[layer] = (float(total), count)
+    return out
+
