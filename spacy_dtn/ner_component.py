@@ -1,0 +1,392 @@
+"""The `dtn_ner` pipeline component: a BiLSTM-CRF entity recogniser that can
+learn from a source corpus through shared, private or gated layers.
+
+It sets `doc.ents` and scores like spaCy's `ner`, so it drops into the same
+place in a pipeline, `spacy train`, `spacy evaluate` and `spacy.load`.
+"""
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import srsly
+import torch
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.pipeline.trainable_pipe import deserialize_config  # type: ignore[attr-defined]
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer
+
+from .pytorch_crf import negative_log_likelihood, viterbi_decode
+from .pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET, gate_means
+from .source_weights import copy_source_weights, freeze_shared
+from .tag_scheme import check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
+from .tagger_model import TaggerInput, TaggerOutput, featurize, get_torch_module
+from .transfer_corpus import example_task
+
+EntitySpans = List[Tuple[int, int, str]]
+GATE_SCORE_PREFIX = "gate_"
+GATE_BATCH = 256
+
+DEFAULT_MODEL = """
+[model]
+@architectures = "spacy_dtn.DynamicTransferTagger.v1"
+gated = ["char_embed", "char_lstm", "word_embed", "word_lstm"]
+gate = "dynamic"
+shared = []
+
+[model.settings]
+@misc = "spacy_dtn.TaggerSettings.v1"
+"""
+
+
+@Language.factory(
+    "dtn_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={
+        "model": util.load_config_from_str(DEFAULT_MODEL)["model"],
+        "tag_scheme": "BILUO",
+        "keep_existing_ents": False,
+        "max_segment_length": 256,
+        "freeze_shared": False,
+        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+    },
+    default_score_weights={
+        "ents_f": 1.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
+        "ents_per_type": None,
+        **{GATE_SCORE_PREFIX + layer: 0.0 for layer in SHARABLE_LAYERS},
+    },
+)
+def make_dtn_ner(
+    nlp: Language,
+    name: str,
+    model: Model[TaggerInput, TaggerOutput],
+    tag_scheme: str,
+    keep_existing_ents: bool,
+    max_segment_length: int,
+    freeze_shared: bool,
+    scorer: Optional[Callable],
+) -> "DynamicTransferNER":
+    return DynamicTransferNER(
+        nlp.vocab,
+        model,
+        name,
+        tag_scheme=tag_scheme,
+        keep_existing_ents=keep_existing_ents,
+        max_segment_length=max_segment_length,
+        freeze_shared=freeze_shared,
+        scorer=scorer,
+    )
+
+
+class DynamicTransferNER(TrainablePipe):
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model[TaggerInput, TaggerOutput],
+        name: str = "ner",
+        *,
+        tag_scheme: str = "BILUO",
+        keep_existing_ents: bool = False,
+        max_segment_length: int = 256,
+        freeze_shared: bool = False,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        if max_segment_length < 1:
+            raise ValueError(
+                f"max_segment_length = {max_segment_length} in [components.{name}]: use 1 or more."
+            )
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.keep_existing_ents = keep_existing_ents
+        self.max_segment_length = max_segment_length
+        self.freeze_shared = freeze_shared
+        self.cfg = {"labels": [], "source_labels": [], "tag_scheme": check_tag_scheme(tag_scheme)}
+        model.attrs["tag_scheme"] = tag_scheme
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def source_labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["source_labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if label in self.cfg["labels"]:
+            return 0
+        if self._is_built():
+            raise ValueError(
+                f"Cannot add label {label!r} to the initialized component '{self.name}': "
+                "its output layer is sized. Add labels before nlp.initialize()."
+            )
+        self.cfg["labels"] = sorted([*self.cfg["labels"], label])
+        return 1
+
+    def tag_names(self, task: str = TARGET) -> List[str]:
+        labels = self.cfg["labels"] if task == TARGET else self.cfg["source_labels"]
+        return make_tag_names(labels, self.cfg["tag_scheme"])
+
+    # Prediction
+
+    def segments(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Span]]:
+        """Sentences (when set) cut to at most max_segment_length tokens: the
+        BiLSTM's memory is bounded by the segment, not by the document."""
+        step = self.max_segment_length
+        for i, doc in enumerate(docs):
+            parts = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+            for part in parts:
+                for start in range(part.start, part.end, step):
+                    yield i, doc[start : min(start + step, part.end)]
+
+    def predict(self, docs: Iterable[Doc]) -> List[EntitySpans]:
+        docs = list(docs)
+        found: List[EntitySpans] = [[] for _ in docs]
+        indexed = list(self.segments(docs))
+        if not indexed:
+            return found
+        emissions, start, transitions, end, mask = self.model.predict(([s for _, s in indexed], TARGET))
+        names = self.tag_names(TARGET)
+        paths = viterbi_decode(emissions, start, transitions, end, mask)
+        for (i, segment), path in zip(indexed, paths):
+            tags = [names[t] for t in path]
+            for s, e, label in spans_from_tags(tags, self.cfg["tag_scheme"]):
+                found[i].append((segment.start + s, segment.start + e, label))
+        return found
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: List[EntitySpans]) -> None:
+        for doc, spans in zip(docs, predictions):
+            predicted = [Span(doc, s, e, label=label) for s, e, label in spans]
+            if self.keep_existing_ents and doc.ents:
+                taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+                predicted = list(doc.ents) + [
+                    span for span in predicted if not taken.intersection(range(span.start, span.end))
+                ]
+            doc.ents = sorted(predicted, key=lambda span: span.start)
+
+    # Training
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Source and target examples go through their own paths; the
+        architecture's dropout applies (not `drop`), as in spacy-transformers."""
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "DynamicTransferNER.update")
+        by_task: Dict[str, List[Example]] = defaultdict(list)
+        for eg in examples:
+            by_task[example_task(eg)].append(eg)
+        for task, task_examples in sorted(by_task.items()):
+            segments, gold = self._gold_segments(task_examples, task)
+            if not segments:
+                continue
+            outputs, backprop = self.model.begin_update((segments, task))
+            loss, grads = self._crf_loss(outputs, gold)
+            backprop(grads)
+            losses[self.name] += loss
+        if sgd is not None:
+            self.finish_update(sgd)
+        return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        self.model.finish_update(sgd)
+        # Thinc zeroes gradients instead of dropping them, and its optimiser
+        # then still moves parameters with zero gradient (momentum, weight
+        # decay). Dropping them keeps a source batch off target-private copies.
+        for param in get_torch_module(self.model).parameters():
+            param.grad = None
+
+    def get_loss(self, examples: Iterable[Example], scores: TaggerOutput) -> Tuple[float, Tuple]:
+        segments, gold = self._gold_segments(list(examples), TARGET)
+        return self._crf_loss(scores, gold)
+
+    def _gold_segments(self, examples: Sequence[Example], task: str) -> Tuple[List[Span], List[List[int]]]:
+        """Segments of the predicted docs with their gold tag ids. Segments with
+        missing or misaligned annotation carry no signal for a CRF, so they are
+        left out of the loss."""
+        index = {tag: i for i, tag in enumerate(self.tag_names(task))}
+        segments, gold = [], []
+        for eg in examples:
+            aligned = eg.get_aligned_ner()
+            for _, segment in self.segments([eg.predicted]):
+                biluo = aligned[segment.start : segment.end]
+                if any(tag is None or tag == "-" for tag in biluo):
+                    continue
+                tags = tags_from_biluo(biluo, self.cfg["tag_scheme"])
+                unknown = sorted({t for t in tags if t not in index})
+                if unknown:
+                    raise ValueError(
+                        f"The {task} example {eg.reference.text[:60]!r} has tags {unknown} that the "
+                        f"component '{self.name}' does not know (labels: {self.labels if task == TARGET else self.source_labels}). "
+                        "Initialize with data that contains every label."
+                    )
+                segments.append(segment)
+                gold.append([index[t] for t in tags])
+        return segments, gold
+
+    def _crf_loss(self, outputs: TaggerOutput, gold: List[List[int]]) -> Tuple[float, Tuple]:
+        emissions, start, transitions, end, mask = outputs
+        tags = torch.zeros(mask.shape, dtype=torch.long, device=emissions.device)
+        for b, row in enumerate(gold):
+            tags[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+        nll = negative_log_likelihood(emissions, tags, start, transitions, end, mask).sum()
+        grads = torch.autograd.grad(nll, [emissions, start, transitions, end])
+        return float(nll.detach()), (*grads, None)
+
+    # Initialization
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+        source_model: Optional[str] = None,
+        source_component: str = "ner",
+    ) -> None:
+        """Learn the label sets and build the tagger. With `source_model` (the
+        path of a pipeline trained with configs/source.cfg) the copies the
+        source task reads start from that pipeline's weights (sequential)."""
+        validate_get_examples(get_examples, "DynamicTransferNER.initialize")
+        found: Dict[str, set] = {TARGET: set(), SOURCE: set()}
+        for eg in get_examples():
+            found[example_task(eg)].update(ent.label_ for ent in eg.reference.ents)
+        target_labels = sorted(labels) if labels is not None else sorted(found[TARGET])
+        if not target_labels:
+            raise ValueError(
+                f"No entity labels found in the target training data for '{self.name}': "
+                "check [paths.train] and that its docs have doc.ents set."
+            )
+        source = self._load_source(source_model, source_component) if source_model else None
+        source_labels = list(source.labels) if source is not None else sorted(found[SOURCE])
+        missing = sorted(found[SOURCE] - set(source_labels))
+        if missing:
+            raise ValueError(
+                f"The source examples have labels {missing} that the source pipeline "
+                f"{source_model} does not predict (it has {source_labels})."
+            )
+        self.cfg["labels"] = target_labels
+        self.cfg["source_labels"] = source_labels
+        self._build_model()
+        if source is not None:
+            copy_source_weights(get_torch_module(self.model), get_torch_module(source.model), source_model)
+        if self.freeze_shared:
+            freeze_shared(get_torch_module(self.model))
+
+    def _load_source(self, path: str, component: str) -> "DynamicTransferNER":
+        try:
+            source_nlp = util.load_model(path)
+        except (OSError, IOError) as err:
+            raise ValueError(
+                f"Could not load the source pipeline {path!r} named in "
+                f"[initialize.components.{self.name}] source_model: {err}"
+            ) from None
+        if component not in source_nlp.pipe_names:
+            raise ValueError(
+                f"The source pipeline {path!r} has no component {component!r} "
+                f"(it has {source_nlp.pipe_names}): set source_component."
+            )
+        source = source_nlp.get_pipe(component)
+        if not isinstance(source, DynamicTransferNER):
+            raise ValueError(f"The component {component!r} of {path!r} is not a dtn_ner component.")
+        if source.cfg["tag_scheme"] != self.cfg["tag_scheme"]:
+            raise ValueError(
+                f"The source pipeline {path!r} tags with {source.cfg['tag_scheme']} but "
+                f"'{self.name}' with {self.cfg['tag_scheme']}: use the same tag_scheme in both configs."
+            )
+        return source
+
+    def _is_built(self) -> bool:
+        return bool(self.model.attrs["tag_names"])
+
+    def _build_model(self) -> None:
+        tag_names = {TARGET: self.tag_names(TARGET)}
+        if self.cfg["source_labels"]:
+            tag_names[SOURCE] = self.tag_names(SOURCE)
+        self.model.attrs["tag_names"] = tag_names
+        self.model.initialize()
+
+    # Gate read-out and scoring
+
+    def gate_values(self, docs: Iterable[Doc]) -> Dict[str, float]:
+        """How much of each layer the target takes from the shared copy: the
+        mean gate over the docs' tokens for gated layers, 1 for shared layers
+        and 0 for private ones."""
+        module = get_torch_module(self.model)
+        sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0])
+        segments = [s for _, s in self.segments(docs)]
+        settings = self.model.attrs["settings"]
+        module.eval()
+        with torch.no_grad():
+            for batch in util.minibatch(segments, GATE_BATCH):
+                features = featurize(batch, settings, self.model.ops)
+                tensors = {k: torch.from_numpy(v).to(next(module.parameters()).device) for k, v in features.items()}
+                gates: Dict[str, torch.Tensor] = {}
+                module(**tensors, task=TARGET, gates=gates)
+                mask = torch.arange(tensors["word_ids"].shape[1], device=tensors["lengths"].device)
+                token_mask = mask < tensors["lengths"].unsqueeze(1)
+                for layer, (total, count) in gate_means(gates, tensors["chars"] > 0, token_mask).items():
+                    sums[layer][0] += total
+                    sums[layer][1] += count
+        module.train()
+        fixed = {"shared": 1.0, "private": 0.0}
+        return {
+            layer: sums[layer][0] / max(sums[layer][1], 1) if mode == "gated" else fixed[mode]
+            for layer, mode in module.plan.items()
+        }
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, object]:
+        examples = list(examples)
+        scores = dict(self.scorer(examples, **kwargs)) if self.scorer else {}
+        gates = self.gate_values(eg.predicted for eg in examples)
+        scores.update({GATE_SCORE_PREFIX + layer: value for layer, value in gates.items()})
+        return scores
+
+    # Serialization: the tagger's size depends on the labels in cfg, so the
+    # model is built from cfg before its weights are read.
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> "DynamicTransferNER":
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(deserialize_config(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": lambda p: self._load_weights(p.read_bytes(), str(p)),
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "DynamicTransferNER":
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": lambda b: self._load_weights(b, f"the bytes of component '{self.name}'"),
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def _load_weights(self, data: bytes, where: str) -> None:
+        self._build_model()
+        try:
+            self.model.from_bytes(data)
+        except (ValueError, KeyError, RuntimeError, EOFError) as err:
+            raise ValueError(
+                f"Could not load the weights of '{self.name}' from {where}: {err}. The file is "
+                "truncated or corrupt, or was saved with other labels or settings than its "
+                "cfg and config.cfg say; re-save or retrain the pipeline."
+            ) from None

@@ -1,0 +1,83 @@
+"""Joint training data: source and target examples interleaved at a set ratio.
+
+Each example's reference doc is marked with its task, so the component can
+route it: source examples train the shared copies and the source head, target
+examples the target path. Unmarked examples (a plain `spacy.Corpus.v1`, the
+dev set) are target examples.
+"""
+import random
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional
+
+from spacy.language import Language
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+from .pytorch_tagger import SOURCE, TARGET
+
+TASK_KEY = "spacy_dtn.task"
+
+
+def example_task(example: Example) -> str:
+    return example.reference.user_data.get(TASK_KEY, TARGET)
+
+
+def mark_task(example: Example, task: str) -> Example:
+    example.reference.user_data[TASK_KEY] = task
+    return example
+
+
+@registry.readers("spacy_dtn.TransferCorpus.v1")
+def create_transfer_corpus(
+    source: Optional[Path],
+    target: Path,
+    source_per_target: float = 1.0,
+    seed: int = 0,
+    max_length: int = 0,
+) -> Callable[[Language], Iterator[Example]]:
+    return TransferCorpus(source, target, source_per_target, seed, max_length)
+
+
+class TransferCorpus:
+    """One call is one epoch: every target example once, plus the next
+    `source_per_target * len(target)` source examples of a seeded cycle through
+    the source corpus, so successive epochs (spaCy's streaming mode,
+    `max_epochs = -1`) see new source data instead of the same slice."""
+
+    def __init__(
+        self, source: Optional[Path], target: Path, source_per_target: float, seed: int, max_length: int
+    ) -> None:
+        if source_per_target < 0:
+            raise ValueError(
+                f"source_per_target = {source_per_target} in the TransferCorpus reader: use 0 or more."
+            )
+        if source is None and source_per_target > 0:
+            raise ValueError(
+                "The TransferCorpus reader has source_per_target > 0 but no source corpus: "
+                "set [paths.source_train], or source_per_target = 0 for target-only training."
+            )
+        self.source = Corpus(source, max_length=max_length) if source is not None else None
+        self.target = Corpus(target, max_length=max_length)
+        self.source_per_target = source_per_target
+        self.random = random.Random(seed)
+        self.position = 0
+        self.source_order: List[int] = []
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        target = [mark_task(eg, TARGET) for eg in self.target(nlp)]
+        if not target:
+            raise ValueError(f"The target corpus {self.target.path} has no examples.")
+        source = list(self.source(nlp)) if self.source is not None and self.source_per_target > 0 else []
+        if not source and self.source_per_target > 0:
+            raise ValueError(f"The source corpus {self.source.path} has no examples.")
+        if len(self.source_order) != len(source):
+            self.source_order = list(range(len(source)))
+            self.random.shuffle(self.source_order)
+        wanted = round(self.source_per_target * len(target))
+        picked = []
+        for _ in range(wanted):
+            picked.append(mark_task(source[self.source_order[self.position]], SOURCE))
+            self.position = (self.position + 1) % len(source)
+        examples = target + picked
+        self.random.shuffle(examples)
+        yield from examples

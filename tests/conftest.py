@@ -1,0 +1,81 @@
+"""Tiny hand-written corpora: a source with Chemical and Disease, a target with
+Disease only (different label sets, as in BC5CDR -> NCBI-disease)."""
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+Sentence = List[Tuple[str, str]]  # (word, BIO tag)
+
+TARGET_SENTENCES = [
+    "Patients with B-Disease I-Disease received therapy .",
+    "The B-Disease was diagnosed early .",
+    "We studied B-Disease I-Disease I-Disease in children .",
+    "No signs of B-Disease were found .",
+    "Mutations cause B-Disease in some families .",
+    "A case of B-Disease I-Disease is reported .",
+    "Risk of B-Disease increased with age .",
+    "She developed B-Disease after surgery .",
+]
+SOURCE_SENTENCES = [
+    "B-Chemical induced B-Disease in rats .",
+    "Treatment with B-Chemical reduced B-Disease I-Disease .",
+    "B-Chemical I-Chemical caused severe B-Disease .",
+    "Patients on B-Chemical developed B-Disease .",
+    "The effect of B-Chemical on B-Disease was studied .",
+    "High doses of B-Chemical led to B-Disease I-Disease .",
+]
+FILLERS = {
+    "Disease": ["diabetes", "colon cancer", "renal failure", "hepatitis", "asthma",
+                "breast cancer", "ataxia telangiectasia", "hypertension", "nephrotoxicity"],
+    "Chemical": ["cisplatin", "lithium carbonate", "aspirin", "haloperidol", "cocaine", "valproic acid"],
+}
+
+
+def expand(template: str, offset: int) -> Sentence:
+    """Fill each B-X/I-X slot run with an entity name of type X."""
+    words: Sentence = []
+    counter = offset
+    tokens = template.split()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("B-"):
+            label = token[2:]
+            j = i + 1
+            while j < len(tokens) and tokens[j] == f"I-{label}":
+                j += 1
+            name = FILLERS[label][counter % len(FILLERS[label])].split()
+            counter += 1
+            words += [(w, ("B-" if k == 0 else "I-") + label) for k, w in enumerate(name)]
+            i = j
+        else:
+            words.append((token, "O"))
+            i += 1
+    return words
+
+
+def make_docs(nlp, templates: List[str], copies: int) -> List[Doc]:
+    docs = []
+    for c in range(copies):
+        for t, template in enumerate(templates):
+            sentence = expand(template, c + t)
+            words = [w for w, _ in sentence]
+            docs.append(Doc(nlp.vocab, words=words, ents=[tag for _, tag in sentence]))
+    return docs
+
+
+def write(docs: List[Doc], path: Path) -> Path:
+    DocBin(docs=docs).to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    nlp = spacy.blank("en")
+    root = tmp_path_factory.mktemp("corpus")
+    write(make_docs(nlp, TARGET_SENTENCES, 2), root / "target.spacy")
+    write(make_docs(nlp, SOURCE_SENTENCES, 3), root / "source.spacy")
+    return root
