@@ -1,0 +1,589 @@
+"""Tests for the corpus converters (spacy_dtn.converters).
+
+Fixtures in tests/fixtures/converters are small synthetic clinical notes
+written for these tests (no real patient data); malformed inputs are written
+to tmp_path by each test.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from spacy.tokens import DocBin
+from spacy.util import registry
+
+from spacy_dtn.converters import (
+    ConversionError,
+    ConversionStats,
+    convert,
+    read_brat,
+    read_i2b2_2010,
+    read_i2b2_xml,
+    read_iob,
+    subsample,
+)
+from spacy_dtn.converters.__main__ import main
+from spacy_dtn.converters.iob import tags_to_spans
+
+FIXTURES = Path(__file__).parent / "fixtures" / "converters"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def ents(doc) -> List[Tuple[str, str]]:
+    return [(ent.text, ent.label_) for ent in doc.ents]
+
+
+def token_ents(doc) -> List[Tuple[int, int, str]]:
+    return [(ent.start, ent.end, ent.label_) for ent in doc.ents]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return spacy.blank("en")
+
+
+# ---------------------------------------------------------------- IOB
+
+
+SENTENCE_1 = "Patient is a 67 yo male with chest pain and shortness of breath .".split()
+SENTENCE_2 = "Troponin was elevated ; started aspirin 81 mg heparin drip .".split()
+EXPECTED_IOB_ENTS = [
+    [(7, 9, "problem"), (10, 13, "problem")],
+    [(0, 1, "test"), (5, 8, "treatment"), (8, 10, "treatment")],
+]
+
+
+def test_iob_bio_words_entities_and_docstart(nlp):
+    stats = ConversionStats()
+    docs = list(read_iob(FIXTURES / "iob" / "bio.tsv", nlp=nlp, stats=stats))
+    assert [[t.text for t in doc] for doc in docs] == [SENTENCE_1, SENTENCE_2]
+    assert [token_ents(doc) for doc in docs] == EXPECTED_IOB_ENTS
+    assert ents(docs[1]) == [
+        ("Troponin", "test"),
+        ("aspirin 81 mg", "treatment"),
+        ("heparin drip", "treatment"),
+    ]
+    assert [bool(t.whitespace_) for t in docs[0]] == [True] * 13 + [False]
+    assert docs[0].user_data == {"source_file": "bio.tsv", "source_line": 3}
+    assert docs[1].user_data == {"source_file": "bio.tsv", "source_line": 18}
+    assert stats.docs_read == 2
+    assert stats.skipped == Counter({"-DOCSTART- lines": 1})
+
+
+@pytest.mark.parametrize("scheme", ["iob1", "bioes"])
+def test_iob_schemes_give_the_same_entities_as_bio(nlp, scheme):
+    bio = list(read_iob(FIXTURES / "iob" / "bio.tsv", nlp=nlp))
+    other = list(read_iob(FIXTURES / "iob" / f"{scheme}.tsv", nlp=nlp))
+    assert [[t.text for t in doc] for doc in other] == [SENTENCE_1, SENTENCE_2]
+    assert [token_ents(doc) for doc in other] == [token_ents(doc) for doc in bio]
+    assert [token_ents(doc) for doc in other] == EXPECTED_IOB_ENTS
+
+
+def test_iob_folder_reads_every_file_in_name_order(nlp):
+    docs = list(read_iob(FIXTURES / "iob", nlp=nlp))
+    assert [doc.user_data["source_file"] for doc in docs] == [
+        "bio.tsv", "bio.tsv", "bioes.tsv", "bioes.tsv", "iob1.tsv", "iob1.tsv",
+    ]
+
+
+@pytest.mark.parametrize(
+    "tags,spans",
+    [
+        (["I-A", "I-B", "B-B", "O"], [(0, 1, "A"), (1, 2, "B"), (2, 3, "B")]),  # IOB1
+        (
+            ["B-A", "E-A", "S-A", "U-B", "B-C", "L-C"],
+            [(0, 2, "A"), (2, 3, "A"), (3, 4, "B"), (4, 6, "C")],
+        ),
+        (["B-Gene-or-protein", "I-Gene-or-protein"], [(0, 2, "Gene-or-protein")]),
+        (["O", "B-A", "I-A"], [(1, 3, "A")]),  # entity open at the end
+    ],
+)
+def test_tags_to_spans_decodes_mixed_schemes(tags, spans):
+    assert tags_to_spans([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
+
+
+def _encode(spans, n, scheme):
+    tags = ["O"] * n
+    previous_end, previous_label = -1, None
+    for start, end, label in spans:
+        if scheme == "bio":
+            tags[start : end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+        elif scheme == "iob1":
+            first = "B" if (previous_end == start and previous_label == label) else "I"
+            tags[start : end] = [f"{first}-{label}"] + [f"I-{label}"] * (end - start - 1)
+        elif end - start == 1:
+            tags[start] = f"S-{label}"
+        else:
+            inside = [f"I-{label}"] * (end - start - 2)
+            tags[start : end] = [f"B-{label}"] + inside + [f"E-{label}"]
+        previous_end, previous_label = end, label
+    return tags
+
+
+@st.composite
+def entity_layouts(draw):
+    n = draw(st.integers(min_value=1, max_value=12))
+    cuts = sorted(set(draw(st.lists(st.integers(0, n), max_size=8)) + [0, n]))
+    spans = []
+    for start, end in zip(cuts, cuts[1:]):
+        label = draw(st.sampled_from([None, "problem", "test"]))
+        if label is not None:
+            spans.append((start, end, label))
+    return n, spans
+
+
+@settings(max_examples=150, deadline=None)
+@given(entity_layouts(), st.sampled_from(["bio", "iob1", "bioes"]))
+def test_tags_to_spans_inverts_every_scheme(layout, scheme):
+    n, spans = layout
+    tags = _encode(spans, n, scheme)
+    assert tags_to_spans([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
+
+
+@pytest.mark.parametrize(
+    "content,line,value",
+    [
+        ("chest\tB-problem\npain\tX-Foo\n", "line 2", "X-Foo"),
+        ("chest\tB-problem\npain\tE-test\n", "line 2", "E-test"),
+        ("\nchest\tO\npain\tE-problem\n", "line 3", "E-problem"),
+        ("chest\tB-\n", "line 1", "B-"),
+        ("chest\tO\npain\n", "line 2", "pain"),
+    ],
+)
+def test_iob_malformed_tags_name_file_line_and_value(tmp_path, content, line, value):
+    path = write(tmp_path / "bad-tags.tsv", content)
+    with pytest.raises(ConversionError) as info:
+        list(read_iob(path))
+    message = str(info.value)
+    assert "bad-tags.tsv" in message
+    assert f", {line}:" in message
+    assert repr(value) in message
+    assert info.value.location == line
+
+
+def test_iob_empty_file_is_an_error(tmp_path):
+    path = write(tmp_path / "empty.tsv", "\n-DOCSTART-\tO\n\n")
+    with pytest.raises(ConversionError, match=r"empty\.tsv, whole file: no tokens found"):
+        list(read_iob(path))
+
+
+# ---------------------------------------------------------------- brat
+
+
+def test_brat_entities_and_policy_counts(nlp):
+    stats = ConversionStats()
+    docs = list(read_brat(FIXTURES / "brat", nlp=nlp, stats=stats))
+    assert [doc.user_data["source_file"] for doc in docs] == ["note1.txt", "note2.txt"]
+    assert ents(docs[0]) == [
+        ("chest pain", "Problem"),
+        ("radiating to the left arm", "Problem"),  # T2: discontinuous, merged
+        ("Troponin-I", "Test"),  # T3 kept, nested T4 "Troponin" dropped
+        ("aspirin 81 mg", "Treatment"),  # T5 kept, nested T6 and T7 dropped
+        ("shortness of breath", "Problem"),  # T8 "shortness of breat", expanded
+    ]
+    assert [(e.start_char, e.end_char) for e in docs[0].ents] == [
+        (29, 39), (40, 65), (67, 77), (100, 113), (124, 143),
+    ]
+    assert ents(docs[1]) == [
+        ("creatinine", "Test"),  # tie with T2 on the same span: first in file wins
+        ("acute kidney", "Problem"),  # tie with "kidney injury": earliest start wins
+        ("lisinopril", "Treatment"),  # trailing space trimmed
+    ]
+    assert docs[0].text == (FIXTURES / "brat" / "note1.txt").read_text()
+    assert (stats.docs_read, stats.merged_discontinuous, stats.dropped_overlap) == (2, 1, 5)
+    assert (stats.expanded_to_tokens, stats.trimmed_whitespace) == (1, 1)
+    assert stats.skipped == Counter(
+        {"brat R lines": 1, "brat A lines": 1, "brat # lines": 1, ".txt files without .ann": 1}
+    )
+
+
+@pytest.mark.parametrize("name", ["note2.ann", "note2.txt"])
+def test_brat_single_pair(nlp, name):
+    docs = list(read_brat(FIXTURES / "brat" / name, nlp=nlp))
+    assert len(docs) == 1
+    assert ents(docs[0]) == [
+        ("creatinine", "Test"), ("acute kidney", "Problem"), ("lisinopril", "Treatment"),
+    ]
+
+
+def test_brat_tokenization_is_the_blank_english_tokenizer(nlp):
+    doc = next(iter(read_brat(FIXTURES / "brat" / "note1.ann", nlp=nlp)))
+    assert [t.text for t in doc] == [t.text for t in nlp.make_doc(doc.text)]
+
+
+BRAT_TEXT = "Pt denies chest pain. Given aspirin.\n"
+
+
+@pytest.mark.parametrize(
+    "ann,location,value",
+    [
+        (
+            "T1\tProblem 10 20\tchest pain\nT2\tTreatment 28 80\taspirin\n",
+            "annotation T2 (line 2)",
+            "28 80",
+        ),
+        ("T1\tProblem 10 20\tchest pains\n", "annotation T1 (line 1)", "chest pains"),
+        ("T1\tProblem 10 x\tchest pain\n", "annotation T1 (line 1)", "10 x"),
+        ("T1\tProblem 20 10\tchest pain\n", "annotation T1 (line 1)", "20 10"),
+        ("T1\tChief complaint 10 20\tchest pain\n", "annotation T1 (line 1)", "complaint 10 20"),
+        ("R1\tCause Arg1:T1 Arg2:T2\nX1 what is this\n", "line 2", "X1 what is this"),
+    ],
+)
+def test_brat_malformed_annotations_name_file_and_id(tmp_path, ann, location, value):
+    write(tmp_path / "note.txt", BRAT_TEXT)
+    write(tmp_path / "note.ann", ann)
+    with pytest.raises(ConversionError) as info:
+        list(read_brat(tmp_path))
+    message = str(info.value)
+    assert str(tmp_path / "note.ann") in message
+    assert info.value.location == location
+    assert value in message
+
+
+def test_brat_ann_without_txt_is_an_error(tmp_path):
+    write(tmp_path / "a.txt", BRAT_TEXT)
+    write(tmp_path / "a.ann", "T1\tProblem 10 20\tchest pain\n")
+    write(tmp_path / "orphan.ann", "T1\tProblem 10 20\tchest pain\n")
+    with pytest.raises(ConversionError, match=r"orphan\.ann, whole file: no matching \.txt file"):
+        list(read_brat(tmp_path))
+
+
+def test_brat_folder_without_ann_files_is_an_error(tmp_path):
+    write(tmp_path / "note.txt", BRAT_TEXT)
+    with pytest.raises(ConversionError, match=r"no \.ann files found"):
+        list(read_brat(tmp_path))
+
+
+def test_brat_offsets_count_carriage_returns(tmp_path, nlp):
+    write(tmp_path / "crlf.txt", "Vitals stable.\r\nChest pain resolved.\r\n")
+    write(tmp_path / "crlf.ann", "T1\tProblem 16 26\tChest pain\n")
+    (doc,) = read_brat(tmp_path, nlp=nlp)
+    assert ents(doc) == [("Chest pain", "Problem")]
+
+
+# ---------------------------------------------------------------- i2b2 2010
+
+
+def test_i2b2_2010_release_layout(nlp):
+    stats = ConversionStats()
+    docs = list(read_i2b2_2010(FIXTURES / "i2b2_2010", nlp=nlp, stats=stats))
+    by_line = {(d.user_data["source_file"], d.user_data["source_line"]): d for d in docs}
+    assert sorted(by_line) == [("record-1.txt", n) for n in (1, 2, 4, 5, 6, 7, 8)] + [
+        ("record-2.txt", 1), ("record-2.txt", 2),
+    ]
+    record_1 = {line: doc for (name, line), doc in by_line.items() if name == "record-1.txt"}
+    assert ents(record_1[4]) == [("chest pain", "problem"), ("shortness of breath", "problem")]
+    assert token_ents(record_1[4]) == [(7, 9, "problem"), (10, 13, "problem")]
+    assert ents(record_1[5]) == [("Troponin I", "test"), ("aspirin 81 mg", "treatment")]
+    assert ents(record_1[6]) == [("nitroglycerin", "treatment"), ("his chest pain", "problem")]
+    assert ents(record_1[7]) == [("Chest x-ray", "test")]
+    assert ents(record_1[8]) == []  # "a right lower / lobe infiltrate" crosses lines: dropped
+    assert ents(by_line["record-2.txt", 2]) == [("Metoprolol", "treatment")]
+    assert [t.text for t in record_1[7]] == "Chest x-ray showed a right lower".split()
+    assert (stats.docs_read, stats.dropped_overlap, stats.dropped_cross_line) == (9, 1, 1)
+
+
+def test_i2b2_2010_separate_and_flat_folders_agree(tmp_path, nlp):
+    release = [token_ents(d) for d in read_i2b2_2010(FIXTURES / "i2b2_2010", nlp=nlp)]
+    separate = read_i2b2_2010(
+        FIXTURES / "i2b2_2010" / "txt", con_dir=FIXTURES / "i2b2_2010" / "concept", nlp=nlp
+    )
+    assert [token_ents(d) for d in separate] == release
+    for sub in ("txt", "concept"):
+        for path in (FIXTURES / "i2b2_2010" / sub).iterdir():
+            shutil.copy(path, tmp_path / path.name)
+    assert [token_ents(d) for d in read_i2b2_2010(tmp_path, nlp=nlp)] == release
+
+
+I2B2_TEXT = "Chief complaint :\nchest pain and dyspnea .\n"
+
+
+@pytest.mark.parametrize(
+    "con,value",
+    [
+        (
+            'c="chest pain" 2:0 2:1||t="problem"\nc="chest pain and" 2:0 2:1||t="problem"\n',
+            "chest pain and",
+        ),
+        ('c="chest pain" 2:0 2:1||t="problem"\nc="dyspnea" 2:3 2:9||t="problem"\n', "2:9"),
+        ('c="chest pain" 2:0 2:1||t="problem"\nc="dyspnea" 5:0 5:0||t="problem"\n', "5:0"),
+        (
+            'c="chest pain" 2:0 2:1||t="problem"\nchest pain 2:0 2:1 problem\n',
+            "chest pain 2:0 2:1 problem",
+        ),
+    ],
+)
+def test_i2b2_2010_malformed_concepts_name_file_and_line(tmp_path, con, value):
+    write(tmp_path / "rec.txt", I2B2_TEXT)
+    write(tmp_path / "rec.con", con)
+    with pytest.raises(ConversionError) as info:
+        list(read_i2b2_2010(tmp_path))
+    message = str(info.value)
+    assert str(tmp_path / "rec.con") in message
+    assert info.value.location == "line 2"
+    assert value in message
+
+
+def test_i2b2_2010_concept_text_is_compared_lower_cased(tmp_path, nlp):
+    write(tmp_path / "rec.txt", "Chest Pain since Monday\n")
+    write(tmp_path / "rec.con", 'c="chest pain" 1:0 1:1||t="problem"\n')
+    (doc,) = read_i2b2_2010(tmp_path, nlp=nlp)
+    assert ents(doc) == [("Chest Pain", "problem")]
+
+
+# ---------------------------------------------------------------- i2b2 XML
+
+
+def test_i2b2_xml_2014_standoff(nlp):
+    stats = ConversionStats()
+    (doc,) = read_i2b2_xml(FIXTURES / "i2b2_xml" / "note-101.xml", nlp=nlp, stats=stats)
+    assert ents(doc) == [
+        ("2067-05-03", "DATE"),
+        ("Lakeside Medical Center", "HOSPITAL"),
+        ("Dolores Quigley", "PATIENT"),
+        ("4459812", "MEDICALRECORD"),
+        ("67", "AGE"),
+        ("Yosef Ngo", "DOCTOR"),
+        ("617-555-0199", "PHONE"),  # no TYPE attribute: the element name
+    ]
+    assert [(e.start_char, e.end_char) for e in doc.ents][:2] == [(14, 24), (26, 49)]
+    assert doc.text.startswith("\nRecord date: 2067-05-03\n")
+    assert doc.user_data == {"source_file": "note-101.xml"}
+    assert (stats.docs_read, stats.dropped_overlap, stats.expanded_to_tokens) == (1, 0, 0)
+
+
+def test_i2b2_xml_2006_inline_records(nlp):
+    docs = list(read_i2b2_xml(FIXTURES / "i2b2_xml" / "records-2006.xml", nlp=nlp))
+    assert [d.user_data for d in docs] == [
+        {"source_file": "records-2006.xml", "record_id": "201"},
+        {"source_file": "records-2006.xml", "record_id": "202"},
+    ]
+    assert ents(docs[0]) == [
+        ("05/03/2067", "DATE"), ("Ngo", "DOCTOR"), ("Lakeside Medical Center", "HOSPITAL"),
+    ]
+    assert ents(docs[1]) == [("Dolores Quigley", "PATIENT"), ("05/09/2067", "DATE")]
+    assert docs[1].text == "\nPatient Dolores Quigley was discharged on 05/09/2067 to home.\n"
+
+
+def test_i2b2_xml_folder_reads_both_styles(nlp):
+    docs = list(read_i2b2_xml(FIXTURES / "i2b2_xml", nlp=nlp))
+    assert [d.user_data["source_file"] for d in docs] == [
+        "note-101.xml", "records-2006.xml", "records-2006.xml",
+    ]
+
+
+def _deid_xml(tags: str, text: str = "Seen on 2067-05-03 by Dr. Ngo.") -> str:
+    return f"<deIdi2b2><TEXT><![CDATA[{text}]]></TEXT><TAGS>{tags}</TAGS></deIdi2b2>"
+
+
+@pytest.mark.parametrize(
+    "content,location,value",
+    [
+        (
+            _deid_xml('<DATE id="P0" start="8" end="18" text="2067-05-04" TYPE="DATE"/>'),
+            "tag P0 <DATE>",
+            "2067-05-04",
+        ),
+        (
+            _deid_xml(
+                '<DATE id="P0" start="8" end="18" TYPE="DATE"/>'
+                '<NAME id="P1" start="26" end="99" TYPE="DOCTOR"/>'
+            ),
+            "tag P1 <NAME>",
+            "26 99",
+        ),
+        (_deid_xml('<NAME id="P3" start="26" TYPE="DOCTOR"/>'), "tag P3 <NAME>", "26 "),
+        (
+            "<deIdi2b2><TEXT>Seen by Dr. Ngo & partners</TEXT></deIdi2b2>",
+            "line 1, column 33",
+            "not well-formed",
+        ),
+        ("<ROOT><NOTE>Seen</NOTE></ROOT>", "root element <ROOT>", "RECORD"),
+        ("", "line 1, column 0", "no element found"),
+    ],
+)
+def test_i2b2_xml_malformed_names_file_and_tag(tmp_path, content, location, value):
+    path = write(tmp_path / "deid-7.xml", content)
+    with pytest.raises(ConversionError) as info:
+        list(read_i2b2_xml(path))
+    message = str(info.value)
+    assert str(path) in message
+    assert info.value.location == location
+    assert value in message
+
+
+def test_label_with_space_is_rejected_with_a_hint(tmp_path):
+    path = write(
+        tmp_path / "deid.xml",
+        _deid_xml('<NAME id="P1" start="26" end="29" text="Ngo" TYPE="ATTENDING DOCTOR"/>'),
+    )
+    with pytest.raises(ConversionError) as info:
+        list(read_i2b2_xml(path))
+    assert str(info.value) == (
+        f"{path}, tag P1 <NAME>: entity label is empty or contains whitespace: "
+        "'ATTENDING DOCTOR'. rename the label in the input (e.g. use '_' instead of spaces)"
+    )
+
+
+# ---------------------------------------------------------------- sub-sampling
+
+
+def test_subsample_is_seeded_order_preserving_and_rounds_half_up():
+    items = list(range(100))
+    first = subsample(items, count=10, seed=1)
+    assert first == subsample(items, count=10, seed=1)
+    assert first != subsample(items, count=10, seed=2)
+    assert first == sorted(first) and len(set(first)) == 10
+    assert len(subsample(items, fraction=0.255, seed=0)) == 26
+    assert len(subsample(list(range(10)), fraction=0.25)) == 3  # 2.5 rounds up
+    assert len(subsample(list(range(10)), fraction=0.01)) == 1  # at least one
+    assert subsample(items, fraction=1.0) == items
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({}, "fraction or a count"),
+        ({"fraction": 0.5, "count": 3}, "not both"),
+        ({"fraction": 0.0}, r"\(0, 1\]"),
+        ({"fraction": 1.5}, r"\(0, 1\]"),
+        ({"count": 0}, "at least 1"),
+        ({"count": 11}, "more than the 10"),
+    ],
+)
+def test_subsample_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        subsample(list(range(10)), **kwargs)
+
+
+# ---------------------------------------------------------------- convert and CLI
+
+
+def test_convert_writes_a_docbin_with_user_data(tmp_path, nlp):
+    output = tmp_path / "out" / "deid.spacy"
+    stats = convert("i2b2-xml", FIXTURES / "i2b2_xml", output, count=2, seed=0)
+    docs = list(DocBin().from_disk(output).get_docs(nlp.vocab))
+    assert len(docs) == stats.docs_written == 2
+    assert stats.docs_read == 3
+    assert stats.entities == sum(len(d.ents) for d in docs)
+    assert stats.labels == Counter(e.label_ for d in docs for e in d.ents)
+    assert all("source_file" in d.user_data for d in docs)
+
+
+def test_convert_rejects_an_output_that_is_not_spacy(tmp_path):
+    with pytest.raises(ConversionError, match=r"out\.json, output: output must be a \.spacy file"):
+        convert("iob", FIXTURES / "iob" / "bio.tsv", tmp_path / "out.json")
+
+
+def test_cli_main_sub_samples_reproducibly(tmp_path, nlp, capsys):
+    texts = []
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        output = tmp_path / f"{name}.spacy"
+        argv = ["i2b2-2010", str(FIXTURES / "i2b2_2010"), str(output), "--count", "4"]
+        assert main(argv + ["--seed", str(seed)]) == 0
+        texts.append([d.text for d in DocBin().from_disk(output).get_docs(nlp.vocab)])
+    assert len(texts[0]) == 4
+    assert texts[0] == texts[1]
+    assert texts[0] != texts[2]
+    assert "4 docs written (of 9 read)" in capsys.readouterr().out
+
+
+def test_cli_main_bad_input_exits_1_with_the_message(tmp_path, capsys):
+    path = write(tmp_path / "bad.tsv", "chest\tB-problem\npain\tX-Foo\n")
+    assert main(["iob", str(path), str(tmp_path / "out.spacy")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.tsv, line 2: invalid tag: 'X-Foo'" in err
+    assert not (tmp_path / "out.spacy").exists()
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    pythonpath = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, pythonpath)))
+    return subprocess.run(
+        [sys.executable, "-m", "spacy_dtn.converters", *args],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=120,
+    )
+
+
+def test_cli_subprocess_round_trip(tmp_path, nlp):
+    output = tmp_path / "brat.spacy"
+    result = _run_cli("brat", str(FIXTURES / "brat"), str(output))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"{output}: 2 docs written (of 2 read); "
+        "8 entities (Problem=4, Test=2, Treatment=2); "
+        "merged_discontinuous=1, dropped_overlap=5, expanded_to_tokens=1, "
+        "trimmed_whitespace=1, dropped_cross_line=0; "
+        "skipped: .txt files without .ann=1, brat # lines=1, brat A lines=1, brat R lines=1"
+    )
+    docs = list(DocBin().from_disk(output).get_docs(nlp.vocab))
+    assert [ents(d) for d in docs] == [ents(d) for d in read_brat(FIXTURES / "brat", nlp=nlp)]
+    assert [d.user_data["source_file"] for d in docs] == ["note1.txt", "note2.txt"]
+
+
+def test_cli_subprocess_error_has_no_traceback(tmp_path):
+    write(tmp_path / "orphan.ann", "T1\tProblem 0 5\tchest\n")
+    result = _run_cli("brat", str(tmp_path), str(tmp_path / "out.spacy"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "orphan.ann, whole file: no matching .txt file" in result.stderr
+
+
+# ---------------------------------------------------------------- readers
+
+
+READERS = [
+    ("spacy_dtn.IOBCorpus.v1", read_iob, FIXTURES / "iob" / "bio.tsv"),
+    ("spacy_dtn.BratCorpus.v1", read_brat, FIXTURES / "brat"),
+    ("spacy_dtn.I2B2ConceptCorpus.v1", read_i2b2_2010, FIXTURES / "i2b2_2010"),
+    ("spacy_dtn.I2B2DeidCorpus.v1", read_i2b2_xml, FIXTURES / "i2b2_xml"),
+]
+
+
+@pytest.mark.parametrize("name,read,path", READERS)
+def test_registered_readers_yield_aligned_examples(name, read, path):
+    nlp = spacy.blank("en")
+    examples = list(registry.readers.get(name)(path=path)(nlp))
+    expected = list(read(path, nlp=spacy.blank("en")))
+    assert [token_ents(eg.reference) for eg in examples] == [token_ents(d) for d in expected]
+    assert sum(len(eg.reference.ents) for eg in examples) > 0
+    for eg in examples:
+        assert [t.text for t in eg.predicted] == [t.text for t in eg.reference]
+        assert eg.predicted.text == eg.reference.text
+        assert eg.predicted.ents == ()
+        assert eg.reference.vocab is nlp.vocab and eg.predicted.vocab is nlp.vocab
+
+
+def test_reader_sub_sample_matches_subsample():
+    nlp = spacy.blank("en")
+    make = registry.readers.get("spacy_dtn.I2B2ConceptCorpus.v1")
+    picked = [eg.reference.text for eg in make(path=FIXTURES / "i2b2_2010", count=3, seed=5)(nlp)]
+    all_texts = [d.text for d in read_i2b2_2010(FIXTURES / "i2b2_2010")]
+    assert picked == subsample(all_texts, count=3, seed=5)
+
+
+def test_reader_resolves_from_a_config():
+    config = {
+        "corpus": {
+            "@readers": "spacy_dtn.IOBCorpus.v1",
+            "path": str(FIXTURES / "iob" / "bioes.tsv"),
+            "fraction": 0.5,
+            "seed": 1,
+        }
+    }
+    corpus = registry.resolve(config)["corpus"]
+    (example,) = corpus(spacy.blank("en"))
+    assert token_ents(example.reference) in EXPECTED_IOB_ENTS
