@@ -1,17 +1,18 @@
 """`python -m spacy_dtn COMMAND ...`: the package's command-line tools."""
+import importlib
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
-from .converters.__main__ import main as convert_main
+# Imported on use: `search` pulls in spaCy's training CLI, `convert` need not.
+COMMANDS = {"convert": ".converters.__main__", "report": ".report", "search": ".search"}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands: Dict[str, Callable[[List[str]], int]] = {"convert": convert_main}
-    if not argv or argv[0] not in commands:
-        print(f"usage: python -m spacy_dtn {{{','.join(commands)}}} ...", file=sys.stderr)
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m spacy_dtn {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
-    return commands[argv[0]](argv[1:])
+    return importlib.import_module(COMMANDS[argv[0]], __package__).main(argv[1:])
 
 
 if __name__ == "__main__":

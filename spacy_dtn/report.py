@@ -1,0 +1,129 @@
+"""The project's report: test scores of every system, the learned gates, plots.
+
+Inputs are what the workflow already wrote: `spacy evaluate` JSON per system,
+the trained pipeline's meta.json (dev F1, gates) and, for the `search`
+workflow, the per-scheme results of `python -m spacy_dtn search`.
+"""
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import srsly
+
+from .pytorch_tagger import SHARABLE_LAYERS
+
+GATE_PREFIX = "gate_"
+
+
+def system_record(name: str, model_dir: Path, metrics: Path) -> Dict[str, object]:
+    scores = srsly.read_json(metrics)
+    performance = srsly.read_json(model_dir / "meta.json").get("performance", {})
+    gates = {l: performance[GATE_PREFIX + l] for l in SHARABLE_LAYERS if GATE_PREFIX + l in performance}
+    return {
+        "system": name,
+        "dev": {"f": performance.get("ents_f")},
+        "test": {
+            "p": scores["ents_p"],
+            "r": scores["ents_r"],
+            "f": scores["ents_f"],
+            "per_type": scores.get("ents_per_type") or {},
+        },
+        "gates": gates,
+    }
+
+
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def markdown(systems: List[Dict], search: List[Dict]) -> str:
+    lines = ["# Results", "", "Test-set entity scores (%) of every system trained by the workflow; "
+             "dev F1 is what selected the saved model.", "",
+             "| system | dev F1 | test P | test R | test F1 |", "|---|---|---|---|---|"]
+    for s in systems:
+        t = s["test"]
+        lines.append(f"| {s['system']} | {_pct(s['dev']['f'])} | {_pct(t['p'])} | {_pct(t['r'])} | {_pct(t['f'])} |")
+    labels = sorted({label for s in systems for label in s["test"]["per_type"]})
+    if labels:
+        lines += ["", "## Test F1 per entity type", "", "| system | " + " | ".join(labels) + " |",
+                  "|---|" + "---|" * len(labels)]
+        for s in systems:
+            per = s["test"]["per_type"]
+            lines.append(f"| {s['system']} | " + " | ".join(_pct(per.get(l, {}).get("f")) for l in labels) + " |")
+    gated = [s for s in systems if s["gates"]]
+    if gated:
+        lines += ["", "## Learned gates", "",
+                  "Mean gate per layer on the dev set: how much of the layer the target takes from the "
+                  "shared (source-trained) copy. 1 = shared, 0 = private.", "",
+                  "| system | " + " | ".join(SHARABLE_LAYERS) + " |", "|---|" + "---|" * len(SHARABLE_LAYERS)]
+        for s in gated:
+            lines.append(f"| {s['system']} | " + " | ".join(f"{s['gates'].get(l, float('nan')):.3f}" for l in SHARABLE_LAYERS) + " |")
+    if search:
+        ranked = sorted(search, key=lambda r: -r["dev"]["f"])
+        lines += ["", "## Exhaustive search over fixed sharing schemes", "",
+                  f"{len(search)} schemes, ranked by dev F1; the DTN rows above come from one training.", "",
+                  "| rank | scheme | dev F1 | test F1 | train s |", "|---|---|---|---|---|"]
+        for rank, r in enumerate(ranked, 1):
+            lines.append(f"| {rank} | {r['system']} | {_pct(r['dev']['f'])} | {_pct(r['test']['f'])} | {r.get('train_seconds', '-')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plots(systems: List[Dict], search: List[Dict], output: Path) -> List[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    rows = [(s["system"], s["test"]["f"]) for s in systems]
+    rows += [(r["system"], r["test"]["f"]) for r in sorted(search, key=lambda r: -r["dev"]["f"])]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
+    ax.barh([name for name, _ in rows][::-1], [100 * f for _, f in rows][::-1], color="tab:blue")
+    ax.set_xlabel("test entity F1 (%)")
+    ax.set_title("F1 per system")
+    fig.tight_layout()
+    written.append(output / "f1.png")
+    fig.savefig(written[-1], dpi=100)
+    plt.close(fig)
+    gated = [s for s in systems if s["gates"]]
+    if gated:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        width = 0.8 / len(gated)
+        for i, s in enumerate(gated):
+            xs = [j + i * width for j in range(len(SHARABLE_LAYERS))]
+            ax.bar(xs, [s["gates"].get(l, 0.0) for l in SHARABLE_LAYERS], width, label=s["system"])
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(SHARABLE_LAYERS))])
+        ax.set_xticklabels(SHARABLE_LAYERS)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("mean gate (1 = shared)")
+        ax.set_title("Learned gate per layer")
+        ax.legend()
+        fig.tight_layout()
+        written.append(output / "gates.png")
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
+    return written
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spacy_dtn report", description=__doc__)
+    parser.add_argument("output", type=Path, help="folder for results.md, results.json and the plots")
+    parser.add_argument(
+        "--system", nargs=3, action="append", default=[], metavar=("NAME", "MODEL_DIR", "METRICS_JSON"),
+        help="a trained system: its name, pipeline folder and `spacy evaluate` output",
+    )
+    parser.add_argument("--search", type=Path, help="results of `python -m spacy_dtn search`")
+    args = parser.parse_args(argv)
+    missing = [p for _, m, j in args.system for p in (Path(m) / "meta.json", Path(j)) if not p.exists()]
+    if args.search is not None and not args.search.exists():
+        missing.append(args.search)
+    if missing:
+        parser.error(f"missing inputs: {', '.join(map(str, missing))}; run the workflow steps that write them")
+    systems = [system_record(name, Path(model), Path(metrics)) for name, model, metrics in args.system]
+    search = srsly.read_json(args.search) if args.search else []
+    args.output.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(args.output / "results.json", {"systems": systems, "search": search})
+    (args.output / "results.md").write_text(markdown(systems, search), encoding="utf8")
+    images = plots(systems, search, args.output)
+    print(f"Wrote {args.output / 'results.md'}, results.json and {', '.join(p.name for p in images)}")
+    return 0

@@ -1,0 +1,55 @@
+"""The `all` workflow end to end on a tiny configuration: small subsets of the
+shipped corpora, a few steps. Checks the report it writes and the package."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import srsly
+
+ROOT = Path(__file__).parent.parent
+
+
+def head_sentences(source: Path, dest: Path, n: int) -> None:
+    sentences = source.read_text(encoding="utf8").split("\n\n")[:n]
+    dest.write_text("\n\n".join(sentences) + "\n", encoding="utf8")
+
+
+def test_all_workflow_on_tiny_data(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "project.yml", project)
+    shutil.copytree(ROOT / "configs", project / "configs")
+    tiny = project / "tiny"
+    tiny.mkdir()
+    for corpus, split, n in [("BC5CDR-IOB", "train", 120), ("BC5CDR-IOB", "devel", 40),
+                             ("NCBI-disease-IOB", "train", 400), ("NCBI-disease-IOB", "devel", 40),
+                             ("NCBI-disease-IOB", "test", 40)]:
+        head_sentences(ROOT / "assets" / corpus / f"{split}.tsv", tiny / f"{corpus}-{split}.tsv", n)
+    overrides = {
+        "source_train": "tiny/BC5CDR-IOB-train.tsv", "source_dev": "tiny/BC5CDR-IOB-devel.tsv",
+        "source_dev_count": 30, "target_train": "tiny/NCBI-disease-IOB-train.tsv",
+        "target_dev": "tiny/NCBI-disease-IOB-devel.tsv", "target_test": "tiny/NCBI-disease-IOB-test.tsv",
+        "target_fraction": 0.1, "source_steps": 20, "target_steps": 20, "eval_frequency": 10,
+    }
+    args = [f"--vars.{k}={v}" for k, v in overrides.items()]
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "all", str(project), *args],
+        capture_output=True, text=True, cwd=project,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    # 10% of 400 sentences, seeded.
+    from spacy.tokens import DocBin
+    assert len(DocBin().from_disk(project / "corpus/target/train.spacy")) == 40
+    results = srsly.read_json(project / "reports/results.json")
+    systems = {s["system"]: s for s in results["systems"]}
+    assert set(systems) == {"baseline", "dtn"}
+    for s in systems.values():
+        assert 0.0 <= s["test"]["f"] <= 1.0
+    assert set(systems["dtn"]["gates"]) == {"char_embed", "char_lstm", "word_embed", "word_lstm", "output"}
+    assert 0.0 < systems["dtn"]["gates"]["word_lstm"] < 1.0
+    assert "| dtn |" in (project / "reports/results.md").read_text()
+    for image in ["f1.png", "gates.png"]:
+        assert (project / "reports" / image).read_bytes()[:4] == b"\x89PNG"
+    assert list((project / "packages").glob("*/dist/*.tar.gz"))
