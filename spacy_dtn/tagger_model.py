@@ -4,6 +4,7 @@ The torch module's size depends on the label sets, which the component only
 learns in `initialize`, so the wrapper starts with an empty module and `init`
 builds the real one from `model.attrs["tag_names"]`.
 """
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -25,6 +26,11 @@ from .pytorch_tagger import (
     make_plan,
 )
 from .tag_scheme import allowed_transitions
+
+# nlp.pipe(n_process=...) forks. torch's OpenMP thread pool does not survive a
+# fork and the child's first parallel op deadlocks; one thread per worker
+# process is also what multiprocess serving wants.
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 TaggerInput = Tuple[List[Span], str]
 TaggerOutput = Tuple[torch.Tensor, ...]

@@ -7,6 +7,7 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 from spacy.training import Example
+from thinc.api import Adam
 
 from spacy_dtn.pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
@@ -65,3 +66,74 @@ def test_labels_learned_per_task(corpus_dir):
     assert ner.labels == ("Disease",)
     assert ner.source_labels == ("Chemical", "Disease")
     assert get_torch_module(ner.model).tasks == [SOURCE, TARGET]
+
+
+def test_sequential_init_copies_the_source_weights(corpus_dir, tmp_path):
+    source_nlp = make_nlp({"@architectures": "spacy_dtn.HierarchicalTagger.v1"})
+    source_examples = examples(source_nlp, corpus_dir / "source.spacy", TARGET)
+    source_nlp.initialize(lambda: source_examples)
+    optimizer = source_nlp.create_optimizer()
+    for _ in range(3):
+        source_nlp.update(source_examples, sgd=optimizer)
+    source_nlp.to_disk(tmp_path / "source")
+    source_module = get_torch_module(source_nlp.get_pipe("ner").model)
+
+    nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": list(SHARABLE_LAYERS[:4])})
+    nlp.get_pipe("ner").initialize(
+        lambda: examples(nlp, corpus_dir / "target.spacy", TARGET), nlp=nlp, source_model=str(tmp_path / "source")
+    )
+    module = get_torch_module(nlp.get_pipe("ner").model)
+    loaded = shared_state(module)
+    expected = {f"{layer}.{k}": v for layer in SHARABLE_LAYERS for k, v in source_module.layers[layer][TARGET].state_dict().items()}
+    assert loaded.keys() == expected.keys()
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+    # Target-private copies keep their fresh initialisation.
+    private = module.layers["word_lstm"][TARGET].state_dict()
+    assert not torch.equal(private["lstm.weight_ih_l0"], source_module.layers["word_lstm"][TARGET].state_dict()["lstm.weight_ih_l0"])
+
+
+def trained_target_nlp(corpus_dir):
+    nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": ["word_lstm"]})
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.initialize(lambda: target)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(target, sgd=optimizer)
+    return nlp, [eg.reference.text for eg in target]
+
+
+def entities(docs):
+    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
+
+
+def test_save_load_predicts_identically(corpus_dir, tmp_path):
+    nlp, texts = trained_target_nlp(corpus_dir)
+    expected = entities(nlp.pipe(texts))
+    assert any(expected)
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert entities(loaded.pipe(texts)) == expected
+    from_bytes = spacy.blank("en")
+    config = {k: v for k, v in nlp.config["components"]["ner"].items() if k != "factory"}
+    from_bytes.add_pipe("dtn_ner", name="ner", config=config)
+    from_bytes.get_pipe("ner").from_bytes(nlp.get_pipe("ner").to_bytes())
+    assert entities(from_bytes.pipe(texts)) == expected
+
+
+def test_multiprocess_pipe_matches_single_process(corpus_dir, tmp_path):
+    nlp, texts = trained_target_nlp(corpus_dir)
+    texts = texts * 5
+    single = entities(nlp.pipe(texts, batch_size=7))
+    assert entities(nlp.pipe(texts, batch_size=7, n_process=2)) == single
+
+
+def test_keep_existing_ents(corpus_dir):
+    nlp, texts = trained_target_nlp(corpus_dir)
+    ruler = nlp.add_pipe("entity_ruler", before="ner")
+    ruler.add_patterns([{"label": "CUSTOM", "pattern": "diabetes"}])
+    nlp.get_pipe("ner").keep_existing_ents = True
+    doc = nlp("Patients with diabetes received therapy .")
+    assert [(e.text, e.label_) for e in doc.ents] == [("diabetes", "CUSTOM")]
+    nlp.get_pipe("ner").keep_existing_ents = False
+    doc = nlp("Patients with diabetes received therapy .")
+    assert [(e.text, e.label_) for e in doc.ents] == [("diabetes", "Disease")]
