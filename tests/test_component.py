@@ -137,3 +137,24 @@ def test_keep_existing_ents(corpus_dir):
     nlp.get_pipe("ner").keep_existing_ents = False
     doc = nlp("Patients with diabetes received therapy .")
     assert [(e.text, e.label_) for e in doc.ents] == [("diabetes", "Disease")]
+
+
+def test_freeze_shared_keeps_source_weights_fixed(corpus_dir, tmp_path):
+    source_nlp = make_nlp({"@architectures": "spacy_dtn.HierarchicalTagger.v1"})
+    source_nlp.initialize(lambda: examples(source_nlp, corpus_dir / "source.spacy", TARGET))
+    source_nlp.to_disk(tmp_path / "source")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner", name="ner", config={
+        "freeze_shared": True,
+        "model": {"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": ["word_lstm"], "shared": ["char_embed"], "settings": SMALL_SETTINGS},
+    })
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.get_pipe("ner").initialize(lambda: target, nlp=nlp, source_model=str(tmp_path / "source"))
+    module = get_torch_module(nlp.get_pipe("ner").model)
+    before_shared, before_target = snapshot(module, "shared"), snapshot(module, TARGET)
+    optimizer = Adam(0.01)
+    for _ in range(2):
+        nlp.update(target, sgd=optimizer)
+    after_shared, after_target = snapshot(module, "shared"), snapshot(module, TARGET)
+    assert before_shared and all(torch.equal(before_shared[k], after_shared[k]) for k in before_shared)
+    assert any(not torch.equal(before_target[k], after_target[k]) for k in before_target)
