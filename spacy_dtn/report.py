@@ -85,7 +85,7 @@ def plots(systems: List[Dict], search: List[Dict], output: Path) -> List[Path]:
     written.append(output / "f1.png")
     fig.savefig(written[-1], dpi=100)
     plt.close(fig)
-    gated = [s for s in systems if s["gates"]]
+    gated = [s for s in systems if any(s["gates"].values())]  # all-private systems add empty bars
     if gated:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         width = 0.8 / len(gated)
