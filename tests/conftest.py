@@ -1,5 +1,7 @@
 """Tiny hand-written corpora: a source with Chemical and Disease, a target with
 Disease only (different label sets, as in BC5CDR -> NCBI-disease)."""
+import subprocess
+import sys
 from pathlib import Path
 from typing import List, Tuple
 
@@ -79,3 +81,21 @@ def corpus_dir(tmp_path_factory) -> Path:
     write(make_docs(nlp, TARGET_SENTENCES, 2), root / "target.spacy")
     write(make_docs(nlp, SOURCE_SENTENCES, 3), root / "source.spacy")
     return root
+
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+STEPS = ["--training.max_steps", "120", "--training.eval_frequency", "60"]
+
+
+def spacy_train(config: str, output: Path, *overrides: str) -> Path:
+    """`spacy train` through the CLI, as a user runs it."""
+    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(output), *STEPS, *overrides]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return output / "model-last"
+
+
+@pytest.fixture(scope="session")
+def source_model(corpus_dir, tmp_path_factory) -> Path:
+    corpus = str(corpus_dir / "source.spacy")
+    return spacy_train("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)

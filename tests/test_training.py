@@ -1,6 +1,4 @@
 """`spacy train` through the CLI with each shipped config, then spacy.load."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -8,27 +6,13 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-CONFIGS = Path(__file__).parent.parent / "configs"
-STEPS = ["--training.max_steps", "120", "--training.eval_frequency", "60"]
-
-
-def spacy_train(config: str, output: Path, *overrides: str) -> Path:
-    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(output), *STEPS, *overrides]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return output / "model-last"
+from conftest import spacy_train
 
 
 def train_f1(model_path: Path, corpus: Path) -> float:
     nlp = spacy.load(model_path)
     examples = [Example(nlp.make_doc(d.text), d) for d in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
     return nlp.evaluate(examples)["ents_f"]
-
-
-@pytest.fixture(scope="session")
-def source_model(corpus_dir, tmp_path_factory) -> Path:
-    corpus = str(corpus_dir / "source.spacy")
-    return spacy_train("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
 
 
 def test_source_config_learns_the_source(corpus_dir, source_model):
