@@ -1,0 +1,85 @@
+"""benchmarks/RESULTS.md and its plots from results/quality.json and speed.json."""
+import statistics
+from pathlib import Path
+from typing import Dict, Iterable, List
+
+import srsly
+
+
+def summarize(records: Iterable[Dict]) -> List[Dict]:
+    """Mean and standard deviation over seeds per (pair, fraction, system)."""
+    groups: Dict[tuple, List[Dict]] = {}
+    for r in records:
+        groups.setdefault((r["pair"], r["fraction"], r["system"]), []).append(r)
+    rows = []
+    for (pair, fraction, system), runs in sorted(groups.items()):
+        f1s = [r["test_f1"] for r in runs]
+        rows.append({
+            "pair": pair, "fraction": fraction, "system": system, "seeds": len(runs),
+            "test_f1": statistics.mean(f1s), "test_f1_std": statistics.stdev(f1s) if len(f1s) > 1 else 0.0,
+            "dev_f1": statistics.mean(r["dev_f1"] for r in runs),
+            "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+        })
+    return rows
+
+
+def quality_tables(rows: List[Dict]) -> List[str]:
+    lines = []
+    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
+        group = sorted((r for r in rows if r["pair"] == pair and r["fraction"] == fraction), key=lambda r: -r["test_f1"])
+        lines += ["", f"### {pair}, target {fraction:.0%}", "",
+                  "| system | seeds | test F1 (mean ± std) | dev F1 | train s |", "|---|---|---|---|---|"]
+        for r in group:
+            lines.append(f"| {r['system']} | {r['seeds']} | {100 * r['test_f1']:.2f} ± {100 * r['test_f1_std']:.2f} "
+                         f"| {100 * r['dev_f1']:.2f} | {r['train_seconds']:.0f} |")
+    return lines
+
+
+def speed_table(speed: List[Dict]) -> List[str]:
+    lines = ["", "## Speed and size", "",
+             "| system | inference words/s | training words/s | peak RSS serving (MB) | model on disk (MB) |",
+             "|---|---|---|---|---|"]
+    for r in speed:
+        lines.append(f"| {r['system']} | {r['infer_words_per_s']:.0f} | {r['train_words_per_s']:.0f} "
+                     f"| {r['peak_rss_mb']:.0f} | {r['model_mb']:.1f} |")
+    return lines
+
+
+def plot(rows: List[Dict], output: Path) -> List[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
+        group = sorted((r for r in rows if r["pair"] == pair and r["fraction"] == fraction), key=lambda r: r["test_f1"])
+        fig, ax = plt.subplots(figsize=(8, 0.3 * len(group) + 1.2))
+        ax.barh([r["system"] for r in group], [100 * r["test_f1"] for r in group],
+                xerr=[100 * r["test_f1_std"] for r in group], color="tab:blue")
+        ax.set_xlabel("test entity F1 (%)")
+        ax.set_title(f"{pair}, target {fraction:.0%}")
+        fig.tight_layout()
+        name = f"f1_{pair.replace('->', '_to_')}_{fraction}.png"
+        fig.savefig(output / name, dpi=90)
+        plt.close(fig)
+        written.append(output / name)
+    return written
+
+
+def write_results(results: Path, markdown: Path) -> None:
+    records = srsly.read_json(results / "quality.json")
+    rows = summarize(records)
+    speed_path = results / "speed.json"
+    speed = srsly.read_json(speed_path) if speed_path.exists() else []
+    images = plot(rows, results)
+    lines = ["# Benchmark results", "",
+             "Test-set entity F1 (%) on the target, mean ± standard deviation over seeds; each model is the "
+             "checkpoint with the best dev F1 under the same step budget. Regenerate with "
+             "`python benchmarks/run.py` (`--quick` for one pair, one seed, 10%).", "", "## Quality"]
+    lines += quality_tables(rows)
+    if speed:
+        lines += speed_table(speed)
+    lines += [""] + [f"![{p.stem}](results/{p.name})" for p in images]
+    markdown.write_text("\n".join(lines) + "\n", encoding="utf8")
+    print(f"Wrote {markdown}")
