@@ -145,7 +145,7 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
             "pair": pair, "fraction": fraction, "system": system, "seed": seed,
             "dev_f1": dev["f"], "test_f1": test["f"], "test_p": test["p"], "test_r": test["r"],
             "test_per_type": {label: s["f"] for label, s in (test["per_type"] or {}).items()},
-            "train_seconds": round(seconds, 1), "model": str(output / "model-best"),
+            "train_seconds": round(seconds, 1), "model": str((output / "model-best").relative_to(ROOT)),
         })
         RESULTS.mkdir(parents=True, exist_ok=True)
         srsly.write_json(path, records)

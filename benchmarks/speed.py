@@ -41,7 +41,7 @@ def measure_speed(quality_path: Path, speed_path: Path) -> List[Dict]:
     corpus = BENCH / "work" / "corpus" / "BC5CDR-NCBI-disease"
     out = []
     for system in MEASURED:
-        model = Path(quick[system]["model"])
+        model = BENCH.parent / quick[system]["model"]
         served = json.loads(subprocess.run(
             [sys.executable, "-c", SERVE, str(model), str(corpus / "target_test.spacy"), str(BATCH_SIZE)],
             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
