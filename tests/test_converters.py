@@ -160,7 +160,9 @@ def test_tags_to_spans_inverts_every_scheme(layout, scheme):
         ("chest\tB-problem\npain\tE-test\n", "line 2", "E-test"),
         ("\nchest\tO\npain\tE-problem\n", "line 3", "E-problem"),
         ("chest\tB-\n", "line 1", "B-"),
-        ("chest\tO\npain\n", "line 2", "pain"),
+        ("chest\tO\npain\n", "line 2", "pain"),  # truncated: a token and no tag
+        ("chest\tO\npain\tB", "line 2", "B"),  # cut in the middle of the tag
+        ("chest\tB-chief complaint\n", "line 1", "complaint"),  # label with a space
     ],
 )
 def test_iob_malformed_tags_name_file_line_and_value(tmp_path, content, line, value):
@@ -178,6 +180,32 @@ def test_iob_empty_file_is_an_error(tmp_path):
     path = write(tmp_path / "empty.tsv", "\n-DOCSTART-\tO\n\n")
     with pytest.raises(ConversionError, match=r"empty\.tsv, whole file: no tokens found"):
         list(read_iob(path))
+    path.write_bytes(b"")
+    with pytest.raises(ConversionError, match=r"empty\.tsv, whole file: no tokens found"):
+        list(read_iob(path))
+
+
+def test_iob_label_with_a_space_says_why(tmp_path):
+    path = write(tmp_path / "space.tsv", "pain\tB-chief complaint\n")
+    with pytest.raises(ConversionError, match="a label cannot contain spaces"):
+        list(read_iob(path))
+
+
+def test_iob_byte_order_mark_is_not_a_token(tmp_path, nlp):
+    path = tmp_path / "bom.tsv"
+    path.write_bytes("\ufeff-DOCSTART-\tO\n\nchest\tB-problem\npain\tI-problem\n".encode("utf-8"))
+    stats = ConversionStats()
+    (doc,) = read_iob(path, nlp=nlp, stats=stats)
+    assert [t.text for t in doc] == ["chest", "pain"]
+    assert stats.skipped == Counter({"-DOCSTART- lines": 1})
+
+
+def test_iob_columns_split_on_spaces_and_tabs_only(tmp_path, nlp):
+    # A no-break space inside a token is part of the token, not a column break.
+    path = write(tmp_path / "nbsp.tsv", "aspirin\tB-treatment\n81\u00a0mg\tI-treatment\r\ndaily O\n")
+    (doc,) = read_iob(path, nlp=nlp)
+    assert [t.text for t in doc] == ["aspirin", "81\u00a0mg", "daily"]
+    assert token_ents(doc) == [(0, 2, "treatment")]
 
 
 # ---------------------------------------------------------------- brat
@@ -240,6 +268,14 @@ BRAT_TEXT = "Pt denies chest pain. Given aspirin.\n"
         ("T1\tProblem 20 10\tchest pain\n", "annotation T1 (line 1)", "20 10"),
         ("T1\tChief complaint 10 20\tchest pain\n", "annotation T1 (line 1)", "complaint 10 20"),
         ("R1\tCause Arg1:T1 Arg2:T2\nX1 what is this\n", "line 2", "X1 what is this"),
+        # offsets beyond the text, both of them
+        ("T1\tProblem 40 45\tchest\n", "annotation T1 (line 1)", "40 45"),
+        # zero-length span: an error (see the spans module docstring), not a drop
+        ("T1\tProblem 10 10\t\n", "annotation T1 (line 1)", "zero-length span"),
+        # lines cut short: in the offsets, after the label, after the id
+        ("T1\tProblem 10 20\tchest pain\nT2\tTreatment 28", "annotation T2 (line 2)", "'28'"),
+        ("T1\tProblem 10 20\tchest pain\nT2\tTreat", "annotation T2 (line 2)", "''"),
+        ("T1\tProblem 10 20\tchest pain\nT2", "line 2", "'T2'"),
     ],
 )
 def test_brat_malformed_annotations_name_file_and_id(tmp_path, ann, location, value):
@@ -251,6 +287,63 @@ def test_brat_malformed_annotations_name_file_and_id(tmp_path, ann, location, va
     assert str(tmp_path / "note.ann") in message
     assert info.value.location == location
     assert value in message
+
+
+@pytest.mark.parametrize("bad_file", ["note.txt", "note.ann"])
+def test_brat_latin1_bytes_name_file_line_and_byte(tmp_path, bad_file):
+    files = {"note.txt": BRAT_TEXT, "note.ann": "T1\tProblem 10 20\tchest pain\n"}
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    # Line 3, after 8 KB of valid text: the offset counts from the start of the file.
+    padding = "x" * 9000
+    content = files[bad_file] + padding + "\nCaf\u00e9 au lait.\n"
+    (tmp_path / bad_file).write_bytes(content.encode("latin-1"))
+    byte = len(content.encode("latin-1").split(b"\xe9")[0])
+    with pytest.raises(ConversionError) as info:
+        list(read_brat(tmp_path))
+    assert info.value.path == tmp_path / bad_file
+    assert info.value.location == f"line 3, byte {byte}"
+    assert "not valid UTF-8 (invalid continuation byte)" in str(info.value)
+    assert "iconv -f latin1 -t utf-8" in str(info.value)
+
+
+def test_brat_ann_cut_inside_a_character_is_an_error(tmp_path):
+    write(tmp_path / "note.txt", "Pt denies café pain.\n")
+    data = "T1\tProblem 10 14\tcafé\n".encode("utf-8")
+    (tmp_path / "note.ann").write_bytes(data[: data.index(b"\xa9")])  # last byte of é missing
+    with pytest.raises(ConversionError, match=r"note\.ann, line 1, byte 20: not valid UTF-8 \(unexpected end of data\)"):
+        list(read_brat(tmp_path))
+
+
+def test_brat_empty_files(tmp_path, nlp):
+    write(tmp_path / "empty.txt", "")
+    write(tmp_path / "empty.ann", "")
+    write(tmp_path / "unannotated.txt", BRAT_TEXT)
+    write(tmp_path / "unannotated.ann", "")
+    stats = ConversionStats()
+    (doc,) = read_brat(tmp_path, nlp=nlp, stats=stats)
+    assert doc.user_data["source_file"] == "unannotated.txt" and doc.ents == ()
+    assert stats.docs_read == 1
+    assert stats.skipped == Counter({"empty documents": 1})
+    (tmp_path / "unannotated.txt").unlink()
+    (tmp_path / "unannotated.ann").unlink()
+    with pytest.raises(ConversionError, match=r"whole input: no documents found"):
+        convert("brat", tmp_path, tmp_path / "out.spacy")
+
+
+def test_brat_annotations_on_an_empty_text_are_an_error(tmp_path):
+    write(tmp_path / "note.txt", "")
+    write(tmp_path / "note.ann", "T1\tProblem 10 20\tchest pain\n")
+    with pytest.raises(ConversionError, match=r"note\.ann, annotation T1 \(line 1\): offsets outside the text \(which has 0 characters\)"):
+        list(read_brat(tmp_path))
+
+
+def test_brat_byte_order_mark(tmp_path, nlp):
+    # Dropped from the .ann; kept in the .txt, where brat counts it as a character.
+    (tmp_path / "note.txt").write_bytes(("\ufeff" + BRAT_TEXT).encode("utf-8"))
+    (tmp_path / "note.ann").write_bytes("\ufeffT1\tProblem 11 21\tchest pain\n".encode("utf-8"))
+    (doc,) = read_brat(tmp_path, nlp=nlp)
+    assert ents(doc) == [("chest pain", "Problem")]
 
 
 def test_brat_ann_without_txt_is_an_error(tmp_path):
@@ -324,6 +417,9 @@ I2B2_TEXT = "Chief complaint :\nchest pain and dyspnea .\n"
             'c="chest pain" 2:0 2:1||t="problem"\nchest pain 2:0 2:1 problem\n',
             "chest pain 2:0 2:1 problem",
         ),
+        ('c="chest pain" 2:0 2:1||t="problem"\nc="dyspnea" 2:3 2:', 'c="dyspnea" 2:3 2:'),  # cut short
+        ('c="chest pain" 2:0 2:1||t="problem"\nc="dyspnea" 2:3 2:2||t="problem"\n', "2:3 2:2"),
+        ('c="chest pain" 2:0 2:1||t="problem"\nc="dyspnea" 2:3 2:3||t="chief complaint"\n', "chief complaint"),
     ],
 )
 def test_i2b2_2010_malformed_concepts_name_file_and_line(tmp_path, con, value):
@@ -335,6 +431,45 @@ def test_i2b2_2010_malformed_concepts_name_file_and_line(tmp_path, con, value):
     assert str(tmp_path / "rec.con") in message
     assert info.value.location == "line 2"
     assert value in message
+
+
+@pytest.mark.parametrize("bad_file,line", [("rec.txt", 2), ("rec.con", 1)])
+def test_i2b2_2010_latin1_bytes_name_file_and_line(tmp_path, bad_file, line):
+    write(tmp_path / "rec.txt", I2B2_TEXT)
+    write(tmp_path / "rec.con", 'c="chest pain" 2:0 2:1||t="problem"\n')
+    path = tmp_path / bad_file
+    path.write_bytes(path.read_text().replace("pain", "p\u00e2in").encode("latin-1"))
+    with pytest.raises(ConversionError) as info:
+        list(read_i2b2_2010(tmp_path))
+    assert info.value.path == path
+    assert info.value.location.startswith(f"line {line}, byte ")
+    assert "not valid UTF-8 (invalid continuation byte): b'\\xe2in" in str(info.value)
+
+
+def test_i2b2_2010_con_without_txt_is_an_error(tmp_path):
+    write(tmp_path / "rec.con", 'c="chest pain" 2:0 2:1||t="problem"\n')
+    with pytest.raises(ConversionError, match=r"rec\.con, whole file: no matching \.txt file"):
+        list(read_i2b2_2010(tmp_path))
+
+
+def test_i2b2_2010_empty_files(tmp_path, nlp):
+    write(tmp_path / "empty.txt", "")
+    write(tmp_path / "empty.con", "")
+    write(tmp_path / "rec.txt", I2B2_TEXT)
+    write(tmp_path / "rec.con", "")
+    stats = ConversionStats()
+    docs = list(read_i2b2_2010(tmp_path, nlp=nlp, stats=stats))
+    assert [d.user_data["source_file"] for d in docs] == ["rec.txt", "rec.txt"]
+    assert all(d.ents == () for d in docs)
+    assert stats.skipped == Counter({"empty documents": 1})
+
+
+def test_i2b2_2010_byte_order_marks_are_dropped(tmp_path, nlp):
+    (tmp_path / "rec.txt").write_bytes(("\ufeff" + I2B2_TEXT).encode("utf-8"))
+    (tmp_path / "rec.con").write_bytes('\ufeffc="Chief complaint" 1:0 1:1||t="problem"\n'.encode("utf-8"))
+    first, _ = read_i2b2_2010(tmp_path, nlp=nlp)
+    assert [t.text for t in first] == ["Chief", "complaint", ":"]
+    assert ents(first) == [("Chief complaint", "problem")]
 
 
 def test_i2b2_2010_concept_text_is_compared_lower_cased(tmp_path, nlp):
@@ -413,6 +548,13 @@ def _deid_xml(tags: str, text: str = "Seen on 2067-05-03 by Dr. Ngo.") -> str:
         ),
         ("<ROOT><NOTE>Seen</NOTE></ROOT>", "root element <ROOT>", "RECORD"),
         ("", "line 1, column 0", "no element found"),
+        (_deid_xml('<DATE id="P0" start="8" end="8" TYPE="DATE"/>'), "tag P0 <DATE>", "zero-length span"),
+        (
+            '<ROOT><RECORD ID="9"><TEXT>Seen on <PHI TYPE="DATE"></PHI>.</TEXT></RECORD></ROOT>',
+            "record 9, inline tag #1 <PHI>",
+            "zero-length span",
+        ),
+        (_deid_xml("")[:40], "line 1, column 40", "unclosed CDATA section"),  # truncated file
     ],
 )
 def test_i2b2_xml_malformed_names_file_and_tag(tmp_path, content, location, value):
@@ -423,6 +565,46 @@ def test_i2b2_xml_malformed_names_file_and_tag(tmp_path, content, location, valu
     assert str(path) in message
     assert info.value.location == location
     assert value in message
+
+
+def test_i2b2_xml_overlapping_tags_keep_the_longest(tmp_path, nlp):
+    path = write(
+        tmp_path / "deid.xml",
+        _deid_xml(
+            '<NAME id="P0" start="26" end="29" TYPE="DOCTOR"/>'
+            '<NAME id="P1" start="22" end="29" TYPE="DOCTOR"/>'
+            '<DATE id="P2" start="8" end="12" TYPE="DATE"/>'
+            '<DATE id="P3" start="8" end="18" TYPE="DATE"/>'
+        ),
+    )
+    stats = ConversionStats()
+    (doc,) = read_i2b2_xml(path, nlp=nlp, stats=stats)
+    assert ents(doc) == [("2067-05-03", "DATE"), ("Dr. Ngo", "DOCTOR")]
+    assert stats.dropped_overlap == 2
+
+
+@pytest.mark.parametrize(
+    "content,line",
+    [
+        ("<deIdi2b2><TEXT>Seen by Dr. M\u00fcller</TEXT></deIdi2b2>", 1),
+        ('<?xml version="1.0" encoding="UTF-8"?>\n<deIdi2b2>\n<TEXT>Dr. M\u00fcller</TEXT></deIdi2b2>', 3),
+    ],
+)
+def test_i2b2_xml_latin1_bytes_are_named_as_such(tmp_path, content, line):
+    path = tmp_path / "deid.xml"
+    path.write_bytes(content.encode("latin-1"))
+    with pytest.raises(ConversionError) as info:
+        list(read_i2b2_xml(path))
+    assert info.value.location == f"line {line}, byte {content.index(chr(0xfc))}"
+    assert "not valid UTF-8" in str(info.value)
+
+
+def test_i2b2_xml_declared_latin1_is_read(tmp_path, nlp):
+    path = tmp_path / "deid.xml"
+    content = '<?xml version="1.0" encoding="ISO-8859-1"?><deIdi2b2><TEXT>Dr. M\u00fcller</TEXT></deIdi2b2>'
+    path.write_bytes(content.encode("latin-1"))
+    (doc,) = read_i2b2_xml(path, nlp=nlp)
+    assert doc.text == "Dr. M\u00fcller"
 
 
 def test_label_with_space_is_rejected_with_a_hint(tmp_path):

@@ -20,8 +20,16 @@ Policy, because spaCy entities are non-overlapping runs of whole tokens:
   the earliest start, then to the one first in the file; the others are
   dropped ("dropped_overlap").
 
+Errors, each naming the `.ann` file and the annotation id and line: a line
+that is not a brat annotation (also a line cut short), offsets that are not
+`START END` pairs, offsets beyond the text, a zero-length span (`START ==
+END`: it marks no text, so it is an error rather than a silent drop, like a
+span that covers only whitespace), and a label with whitespace.
+
 A `.ann` without its `.txt` is an error; a `.txt` without `.ann` is skipped
-and counted. Text is read as stored ("\\r" included), as brat counts it.
+and counted, as is a pair whose `.txt` is empty ("empty documents"); an empty
+`.ann` gives a document without entities. Text is read as stored ("\\r" and
+a byte-order mark included), as brat counts it.
 """
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
@@ -100,7 +108,7 @@ def parse_ann(path: Path, stats: ConversionStats) -> List[TextBound]:
     """The text-bound annotations of a `.ann` file, in file order; other
     annotation lines are counted in `stats.skipped`."""
     annotations = []
-    for line_no, line in enumerate(read_text(path).split("\n"), start=1):
+    for line_no, line in enumerate(read_text(path, strip_bom=True).split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
             continue
@@ -146,7 +154,15 @@ def _parse_fragments(offsets: str, path: Path, location: str) -> List[Tuple[int,
                 hint="fix the annotation line (brat labels cannot contain spaces)",
             )
         start, end = int(parts[0]), int(parts[1])
-        if start >= end:
+        if start == end:
+            raise ConversionError(
+                path,
+                location,
+                "zero-length span (start == end): it marks no text",
+                offsets,
+                hint="delete the annotation or fix its offsets",
+            )
+        if start > end:
             raise ConversionError(
                 path, location, "span ends before it starts", offsets, hint="fix the offsets"
             )

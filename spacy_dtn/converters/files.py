@@ -3,6 +3,12 @@
 Corpora arrive as a single file, a folder, or (brat, i2b2 2010) pairs of a
 text file and an annotation file matched by name. Everything that is found
 but not used is counted, and anything that cannot be paired is an error.
+
+Every file must be UTF-8: other bytes (Latin-1, cp1252, a file cut in the
+middle of a character) are an error naming the line and byte offset. A
+byte-order mark at the start of a file that is read line by line (IOB,
+`.ann`, `.con`, i2b2 `.txt`) is dropped; in a brat `.txt` it is kept, as a
+character that the standoff offsets count.
 """
 from pathlib import Path
 from typing import Iterable, List, NamedTuple, Optional, Tuple, Union
@@ -19,18 +25,34 @@ class FilePair(NamedTuple):
     name: str
 
 
-def read_text(path: Path) -> str:
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def read_text(path: Path, *, strip_bom: bool = False) -> str:
     """Read UTF-8 text exactly as stored: no newline translation, because
-    standoff offsets count every character, "\\r" included."""
+    standoff offsets count every character, "\\r" included. `strip_bom`
+    drops a leading byte-order mark (for files that are not offset into)."""
     try:
-        with path.open(encoding="utf-8", newline="") as file_:
-            return file_.read()
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConversionError(path, "whole file", "cannot be read", err.strerror) from None
+    text = decode_utf8(data, path)
+    if strip_bom and text.startswith(BYTE_ORDER_MARK):
+        text = text[1:]
+    return text
+
+
+def decode_utf8(data: bytes, path: Path) -> str:
+    """Decode UTF-8, or fail naming the line and byte offset of the first bad byte."""
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
         raise ConversionError(
             path,
-            f"byte {err.start}",
-            "not valid UTF-8",
-            err.object[err.start : err.start + 8],
+            f"line {line}, byte {err.start}",
+            f"not valid UTF-8 ({err.reason})",
+            data[err.start : err.start + 8],
             hint="re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
         ) from None
 

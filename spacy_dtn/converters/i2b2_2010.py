@@ -9,7 +9,12 @@ words are `line.split()`, so offsets map to tokens exactly.
 The concept text is checked against the tokens at its offsets, compared
 lower-cased because i2b2 lower-cases concept text; a mismatch is an error.
 A concept spanning two lines cannot be represented in per-line Docs and is
-dropped ("dropped_cross_line"). Overlapping concepts follow the shared policy
+dropped ("dropped_cross_line"). Offsets are inclusive token indices, so a
+zero-length concept cannot be written; one that ends before it starts, or
+points beyond its line or the text, is an error naming the `.con` line. A
+line cut short, or a label with whitespace, is an error too. An empty `.txt`
+is skipped and counted ("empty documents"); an empty `.con` gives documents
+without entities. Overlapping concepts follow the shared policy
 (see `spans`): keep the longest, ties to the earliest start and then to the
 first in the file, count the rest ("dropped_overlap").
 
@@ -56,7 +61,7 @@ def read_i2b2_2010(
 
 
 def _read_pair(pair: FilePair, nlp: Language, stats: ConversionStats) -> Iterator[Doc]:
-    lines = [line.split() for line in read_text(pair.text).split("\n")]
+    lines = [line.split() for line in read_text(pair.text, strip_bom=True).split("\n")]
     concepts = _parse_con(pair.ann, lines, stats)
     n_docs = 0
     for line_no, words in enumerate(lines, start=1):
@@ -79,7 +84,7 @@ def _parse_con(
     """Concepts of a `.con` file as token mentions per text line number,
     checked against the tokenized text."""
     concepts: Dict[int, List[Mention]] = defaultdict(list)
-    for con_line_no, raw in enumerate(read_text(path).split("\n"), start=1):
+    for con_line_no, raw in enumerate(read_text(path, strip_bom=True).split("\n"), start=1):
         if not raw.strip():
             continue
         location = f"line {con_line_no}"

@@ -15,8 +15,12 @@ Two layouts are recognised from the document structure:
 
 Character spans become tokens of a blank pipeline's tokenizer with the same
 alignment and overlap policy as brat (see `spans`): trim whitespace, expand
-to token boundaries, keep the longest of overlapping entities.
+to token boundaries, keep the longest of overlapping entities. A zero-length
+tag (`start == end`, or an empty inline element) is an error, as are offsets
+beyond the text. A file that declares no encoding (or UTF-8) must be UTF-8:
+other bytes are an error naming the line and byte offset.
 """
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator, Optional, Union
@@ -26,7 +30,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .errors import ConversionError
-from .files import list_files
+from .files import decode_utf8, list_files
 from .spans import align_char_span, check_label, set_entities
 from .stats import ConversionStats
 
@@ -63,9 +67,21 @@ def read_i2b2_xml(
             yield doc
 
 
+XML_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
 def _parse(path: Path) -> ET.Element:
     try:
-        return ET.parse(path).getroot()
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConversionError(path, "whole file", "cannot be read", err.strerror) from None
+    declared = XML_ENCODING.match(data)
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if not utf16 and (declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")):
+        # Expat would report Latin-1 bytes as "not well-formed (invalid token)".
+        decode_utf8(data, path)
+    try:
+        return ET.fromstring(data)
     except ET.ParseError as err:
         line, column = err.position
         raise ConversionError(

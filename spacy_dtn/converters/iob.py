@@ -13,8 +13,14 @@ corpora mix them and mislabel which one they use:
 
 An unknown prefix, a tag without a label, or an `E-X` with no open entity of
 type X is an error: the file says something the converter cannot represent.
-Entity labels cannot contain whitespace here by construction.
+Entity labels cannot contain whitespace here by construction (a tag such as
+`B-chief complaint` is read as the tag `complaint`, an error that says so).
+
+Columns are separated by spaces and tabs only, so a token may contain other
+whitespace (a no-break space in `10\u00a0mg` stays one token). A line with a
+token and no tag (a file cut mid-line) is an error naming the line.
 """
+import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -31,6 +37,7 @@ from .stats import ConversionStats
 IOB_SUFFIXES = (".tsv", ".conll", ".iob", ".bio", ".txt")
 BEGIN, INSIDE, END, SINGLE = "B", "I", "E", "S"
 PREFIXES = {"B": BEGIN, "I": INSIDE, "E": END, "S": SINGLE, "L": END, "U": SINGLE}
+COLUMN_SEPARATOR = re.compile(r"[ \t\r]+")
 
 
 def read_iob(
@@ -50,8 +57,8 @@ def _read_file(path: Path, name: str, vocab: Vocab, stats: ConversionStats) -> I
     words: List[str] = []
     tags: List[Tuple[str, int]] = []
     n_docs = 0
-    for line_no, line in enumerate(read_text(path).split("\n"), start=1):
-        columns = line.split()
+    for line_no, line in enumerate(read_text(path, strip_bom=True).split("\n"), start=1):
+        columns = [column for column in COLUMN_SEPARATOR.split(line) if column]
         if columns and columns[0] == "-DOCSTART-":
             stats.skipped["-DOCSTART- lines"] += 1
             columns = []
@@ -117,7 +124,8 @@ def tags_to_spans(tags: Sequence[Tuple[str, int]], path: Path) -> List[Tuple[int
                     f"line {line_no}",
                     "invalid tag",
                     tag,
-                    hint="tags must be O or B-, I-, E-, S- (or L-, U-) followed by a label",
+                    hint="tags must be O or B-, I-, E-, S- (or L-, U-) followed by a label; "
+                    "the tag is the last column, so a label cannot contain spaces",
                 )
         continues = open_start is not None and label == open_label
         if prefix in (INSIDE, END) and continues:

@@ -12,6 +12,12 @@ These helpers apply one documented policy for every format:
   earliest start, then to the one first in the file. Every other mention
   that shares a token with a kept one is dropped (counted as
   "dropped_overlap"; an exact duplicate counts too).
+
+Errors (a `ConversionError` naming file and annotation): offsets beyond the
+text; a zero-length span (start == end), which marks no text and usually
+means the offsets are out of step, so it is not dropped silently; a span that
+covers only whitespace; annotated text that differs from the text at the
+offsets; a label that is empty or contains whitespace.
 """
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence
@@ -62,13 +68,21 @@ def align_char_span(
     """Check character offsets (and the annotated text, if given) against the
     doc text and map them to the tokens they cover."""
     text = doc.text
-    if not 0 <= start < end <= len(text):
+    if not 0 <= start <= end <= len(text):
         raise ConversionError(
             path,
             location,
-            f"offsets outside the text (which has {len(text)} characters) or empty",
+            f"offsets outside the text (which has {len(text)} characters) or reversed",
             f"{start} {end}",
             hint="check that the annotation file belongs to this exact version of the text",
+        )
+    if start == end:
+        raise ConversionError(
+            path,
+            location,
+            "zero-length span (start == end): it marks no text",
+            f"{start} {end}",
+            hint="delete the annotation or fix its offsets",
         )
     if expected_text is not None and not same_text(text[start:end], expected_text):
         raise ConversionError(
