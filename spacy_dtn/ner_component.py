@@ -4,6 +4,8 @@ learn from a source corpus through shared, private or gated layers.
 It sets `doc.ents` and scores like spaCy's `ner`, so it drops into the same
 place in a pipeline, `spacy train`, `spacy evaluate` and `spacy.load`.
 """
+import pickle
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -13,22 +15,39 @@ import torch
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.pipeline.trainable_pipe import deserialize_config  # type: ignore[attr-defined]
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
 
+from . import __version__
 from .pytorch_crf import negative_log_likelihood, viterbi_decode
 from .pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET, gate_means
 from .source_weights import copy_source_weights, freeze_shared
-from .tag_scheme import check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
+from .tag_scheme import TAG_SCHEMES, check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
 from .tagger_model import TaggerInput, TaggerOutput, featurize, get_torch_module
 from .transfer_corpus import example_task
 
 EntitySpans = List[Tuple[int, int, str]]
 GATE_SCORE_PREFIX = "gate_"
 GATE_BATCH = 256
+# Padded tokens (segments x longest segment) per forward pass in predict: a
+# long document or a large nlp.pipe batch is tagged in passes of this size,
+# so memory does not grow with the input.
+PREDICT_BATCH_TOKENS = 4096
+# The cfg saved with the component: its keys and types. A saved cfg with other
+# keys, or stamped with another major.minor version, is refused on load.
+VERSION_KEY = "spacy_dtn_version"
+CFG_LAYOUT = {"labels": list, "source_labels": list, "tag_scheme": str, VERSION_KEY: str}
+# 0.1.0 saved its cfg without the version stamp: that layout, unstamped, is 0.1.0.
+UNSTAMPED_LAYOUT = ("labels", "source_labels", "tag_scheme")
+UNSTAMPED_VERSION = "0.1.0"
+
+
+class SavedModelError(ValueError):
+    """A saved component that cannot be loaded: the message names the file and
+    what is wrong with it."""
+
 
 DEFAULT_MODEL = """
 [model]
@@ -107,7 +126,12 @@ class DynamicTransferNER(TrainablePipe):
         self.keep_existing_ents = keep_existing_ents
         self.max_segment_length = max_segment_length
         self.freeze_shared = freeze_shared
-        self.cfg = {"labels": [], "source_labels": [], "tag_scheme": check_tag_scheme(tag_scheme)}
+        self.cfg = {
+            "labels": [],
+            "source_labels": [],
+            "tag_scheme": check_tag_scheme(tag_scheme),
+            VERSION_KEY: __version__,
+        }
         model.attrs["tag_scheme"] = tag_scheme
 
     @property
@@ -152,17 +176,31 @@ class DynamicTransferNER(TrainablePipe):
     def predict(self, docs: Iterable[Doc]) -> List[EntitySpans]:
         docs = list(docs)
         found: List[EntitySpans] = [[] for _ in docs]
-        indexed = list(self.segments(docs))
-        if not indexed:
-            return found
-        emissions, start, transitions, end, mask = self.model.predict(([s for _, s in indexed], TARGET))
         names = self.tag_names(TARGET)
-        paths = viterbi_decode(emissions, start, transitions, end, mask)
-        for (i, segment), path in zip(indexed, paths):
-            tags = [names[t] for t in path]
-            for s, e, label in spans_from_tags(tags, self.cfg["tag_scheme"]):
-                found[i].append((segment.start + s, segment.start + e, label))
+        for batch in self._predict_batches(self.segments(docs)):
+            emissions, start, transitions, end, mask = self.model.predict(([s for _, s in batch], TARGET))
+            paths = viterbi_decode(emissions, start, transitions, end, mask)
+            for (i, segment), path in zip(batch, paths):
+                tags = [names[t] for t in path]
+                for s, e, label in spans_from_tags(tags, self.cfg["tag_scheme"]):
+                    found[i].append((segment.start + s, segment.start + e, label))
         return found
+
+    def _predict_batches(self, indexed: Iterable[Tuple[int, Span]]) -> Iterator[List[Tuple[int, Span]]]:
+        """Group segments into forward passes of at most PREDICT_BATCH_TOKENS
+        padded tokens (at least one segment per pass)."""
+        budget = max(PREDICT_BATCH_TOKENS, self.max_segment_length)
+        batch: List[Tuple[int, Span]] = []
+        longest = 0
+        for item in indexed:
+            length = len(item[1])
+            if batch and (len(batch) + 1) * max(longest, length) > budget:
+                yield batch
+                batch, longest = [], 0
+            batch.append(item)
+            longest = max(longest, length)
+        if batch:
+            yield batch
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[EntitySpans]) -> None:
         for doc, spans in zip(docs, predictions):
@@ -360,11 +398,44 @@ class DynamicTransferNER(TrainablePipe):
         return scores
 
     # Serialization: the tagger's size depends on the labels in cfg, so the
-    # model is built from cfg before its weights are read.
+    # model is built from cfg before its weights are read. The cfg is checked
+    # first (layout and version) so that a wrong or foreign file fails with a
+    # message about that file, not with a tensor size mismatch.
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> None:
+        self.cfg[VERSION_KEY] = __version__
+        super().to_disk(path, exclude=exclude)
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        self.cfg[VERSION_KEY] = __version__
+        return super().to_bytes(exclude=exclude)
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> "DynamicTransferNER":
+        path = util.ensure_path(path)
+        if not path.is_dir():
+            raise SavedModelError(
+                f"The folder {path} of component '{self.name}' is missing or not a folder: the "
+                "pipeline was not saved completely (it needs cfg and model there); re-save it."
+            )
+        for name in ("cfg", "model"):
+            if name not in exclude and not (path / name).is_file():
+                raise SavedModelError(
+                    f"{path / name} is missing: the pipeline was not saved completely "
+                    f"(component '{self.name}' needs cfg and model in {path}); re-save it."
+                )
+
+        def read_cfg(p: Path) -> None:
+            try:
+                cfg = srsly.read_json(p)
+            except ValueError as err:
+                raise SavedModelError(
+                    f"{p} is not valid JSON ({err}): the file is truncated or corrupt; "
+                    "re-save the pipeline."
+                ) from None
+            self._set_cfg(cfg, str(p))
+
         deserialize = {
-            "cfg": lambda p: self.cfg.update(deserialize_config(p)),
+            "cfg": read_cfg,
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": lambda p: self._load_weights(p.read_bytes(), str(p)),
         }
@@ -372,21 +443,105 @@ class DynamicTransferNER(TrainablePipe):
         return self
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "DynamicTransferNER":
+        where = f"the bytes of component '{self.name}'"
+
+        def read_cfg(b: bytes) -> None:
+            try:
+                cfg = srsly.json_loads(b)
+            except ValueError as err:
+                raise SavedModelError(f"The cfg in {where} is not valid JSON ({err}): re-save the component.") from None
+            self._set_cfg(cfg, f"the cfg in {where}")
+
         deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "cfg": read_cfg,
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": lambda b: self._load_weights(b, f"the bytes of component '{self.name}'"),
+            "model": lambda b: self._load_weights(b, where),
         }
-        util.from_bytes(bytes_data, deserialize, exclude)
+        try:
+            util.from_bytes(bytes_data, deserialize, exclude)
+        except SavedModelError:
+            raise
+        except (ValueError, TypeError) as err:
+            raise SavedModelError(f"Could not read {where}: {err}. The bytes are truncated or corrupt.") from None
         return self
+
+    def _set_cfg(self, cfg: object, where: str) -> None:
+        self.cfg.update(check_saved_cfg(cfg, where))
+        self.cfg[VERSION_KEY] = __version__
 
     def _load_weights(self, data: bytes, where: str) -> None:
         self._build_model()
         try:
             self.model.from_bytes(data)
-        except (ValueError, KeyError, RuntimeError, EOFError) as err:
-            raise ValueError(
+        except pickle.UnpicklingError as err:
+            raise SavedModelError(
+                f"Refused to load the weights of '{self.name}' from {where}: the torch state holds "
+                f"objects other than tensors ({_unpickling_reason(err)}). Loading never unpickles arbitrary objects; "
+                "a file saved by spacy-dtn holds only tensors, so this one was altered or is not "
+                "from spacy-dtn. Do not use it; re-save or retrain the pipeline."
+            ) from None
+        except (ValueError, KeyError, RuntimeError, EOFError, TypeError, IndexError) as err:
+            raise SavedModelError(
                 f"Could not load the weights of '{self.name}' from {where}: {err}. The file is "
                 "truncated or corrupt, or was saved with other labels or settings than its "
                 "cfg and config.cfg say; re-save or retrain the pipeline."
             ) from None
+
+
+def _unpickling_reason(err: Exception) -> str:
+    """The one informative line of torch's weights-only error (which goes on
+    to suggest weights_only=False: not something to pass on)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].split(". Please", 1)[0].strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
+
+
+def _major_minor(version: str) -> Optional[Tuple[int, int]]:
+    parts = version.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def check_saved_cfg(cfg: object, where: str) -> Dict[str, object]:
+    """The cfg of a saved dtn_ner component, if this version can read it:
+    stamped with the same major.minor version and exactly the known keys."""
+    if not isinstance(cfg, dict):
+        raise SavedModelError(
+            f"{where} is not a dtn_ner cfg (a JSON object); found a {type(cfg).__name__}: "
+            "the file is corrupt or from another component; re-save the pipeline."
+        )
+    saved = cfg.get(VERSION_KEY)
+    if saved is None:
+        if set(cfg) != set(UNSTAMPED_LAYOUT):
+            raise SavedModelError(
+                f"{where} has no {VERSION_KEY!r} and keys {sorted(cfg)}: it was not saved by "
+                f"spacy-dtn (an unknown version, or another component). This is spacy-dtn "
+                f"{__version__}: retrain the pipeline with it."
+            )
+        cfg = {**cfg, VERSION_KEY: UNSTAMPED_VERSION}
+        saved = UNSTAMPED_VERSION
+    if not isinstance(saved, str) or _major_minor(saved) is None or _major_minor(saved) != _major_minor(__version__):
+        raise SavedModelError(
+            f"{where} was saved by spacy-dtn {saved}, but this is spacy-dtn {__version__}: "
+            "versions with another major.minor may store the model differently. Load it with "
+            f"spacy-dtn {saved}, or retrain the pipeline with {__version__}."
+        )
+    unknown = sorted(set(cfg) - set(CFG_LAYOUT))
+    missing = sorted(set(CFG_LAYOUT) - set(cfg))
+    wrong = sorted(k for k, kind in CFG_LAYOUT.items() if k in cfg and not isinstance(cfg[k], kind))
+    if unknown or missing or wrong:
+        raise SavedModelError(
+            f"{where} has a layout spacy-dtn {__version__} does not know (saved by spacy-dtn {saved}): "
+            f"unknown keys {unknown}, missing keys {missing}, wrong types {wrong}; expected the keys "
+            f"{sorted(CFG_LAYOUT)}. Re-save the pipeline with spacy-dtn {__version__}."
+        )
+    bad_labels = [x for x in cfg["labels"] + cfg["source_labels"] if not isinstance(x, str) or not x]
+    if bad_labels or cfg["tag_scheme"] not in TAG_SCHEMES:
+        raise SavedModelError(
+            f"{where} has invalid values: labels must be non-empty strings (bad: {bad_labels}) and "
+            f"tag_scheme one of {list(TAG_SCHEMES)} (found {cfg['tag_scheme']!r}). Re-save the pipeline."
+        )
+    return dict(cfg)

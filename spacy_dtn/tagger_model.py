@@ -6,13 +6,14 @@ builds the real one from `model.attrs["tag_names"]`.
 """
 import os
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy
 import torch
 from spacy.tokens import Span
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, get_torch_default_device, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device, xp2torch
 from thinc.shims.pytorch import PyTorchShim
 
 from .pytorch_tagger import (
@@ -105,8 +106,12 @@ def build_dynamic_transfer_tagger(
 def build_tagger_model(
     plan: LayerPlan, settings: TaggerSettings, *, multi_task: bool, gate: str
 ) -> Model[TaggerInput, TaggerOutput]:
-    wrapper = PyTorchWrapper_v2(
-        torch.nn.Module(), convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
+    # v3 (same saved format as v2) takes the deserializer: weights only, no pickled objects.
+    wrapper = PyTorchWrapper_v3(
+        torch.nn.Module(),
+        convert_inputs=_convert_inputs,
+        convert_outputs=_convert_outputs,
+        deserialize_model=deserialize_torch_state,
     )
     return Model(
         "dtn_tagger",
@@ -117,6 +122,20 @@ def build_tagger_model(
                "tag_names": {}, "tag_scheme": None},
         refs={"torch": wrapper},
     )
+
+
+def deserialize_torch_state(module: torch.nn.Module, state_bytes: bytes, device: "torch.device") -> torch.nn.Module:
+    """Load saved parameters without unpickling arbitrary objects.
+
+    Thinc's default calls `torch.load` without `weights_only`, which on torch
+    before 2.6 (or with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD set) runs whatever a
+    pickle in a model file asks for. A state dict needs only tensors, so
+    anything else fails here with `pickle.UnpicklingError`.
+    """
+    state = torch.load(BytesIO(state_bytes), map_location=device, weights_only=True)
+    module.load_state_dict(state)
+    module.to(device)
+    return module
 
 
 def get_torch_module(model: Model) -> TransferTagger:
