@@ -1,4 +1,5 @@
 """Dynamic Transfer Networks for named entity recognition, as spaCy components."""
-from . import ner_component, tagger_model, transfer_corpus  # noqa: F401  (registrations)
-
+# Before the imports: the component stamps it into the cfg of saved pipelines.
 __version__ = "0.1.0"
+
+from . import corpus_checks, ner_component, tagger_model, transfer_corpus  # noqa: E402,F401  (registrations)
