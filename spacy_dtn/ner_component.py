@@ -371,15 +371,14 @@ class DynamicTransferNER(TrainablePipe):
         sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0])
         segments = [s for _, s in self.segments(docs)]
         settings = self.model.attrs["settings"]
+        device = next(module.parameters()).device
         module.eval()
         with torch.no_grad():
             for batch in util.minibatch(segments, GATE_BATCH):
                 features = featurize(batch, settings, self.model.ops)
-                tensors = {k: torch.from_numpy(v).to(next(module.parameters()).device) for k, v in features.items()}
+                tensors = {k: torch.from_numpy(v).to(device) for k, v in features.items()}
                 gates: Dict[str, torch.Tensor] = {}
-                module(**tensors, task=TARGET, gates=gates)
-                mask = torch.arange(tensors["word_ids"].shape[1], device=tensors["lengths"].device)
-                token_mask = mask < tensors["lengths"].unsqueeze(1)
+                *_, token_mask = module(**tensors, task=TARGET, gates=gates)
                 for layer, (total, count) in gate_means(gates, tensors["chars"] > 0, token_mask).items():
                     sums[layer][0] += total
                     sums[layer][1] += count
