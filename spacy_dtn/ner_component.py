@@ -18,14 +18,14 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer
+from thinc.api import Model, Optimizer, xp2torch
 
 from . import __version__
 from .pytorch_crf import negative_log_likelihood, viterbi_decode
 from .pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET, gate_means
 from .source_weights import copy_source_weights, freeze_shared
 from .tag_scheme import TAG_SCHEMES, check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
-from .tagger_model import TaggerInput, TaggerOutput, featurize, get_torch_module
+from .tagger_model import TaggerInput, TaggerOutput, compute_features, finish_update, get_torch_module
 from .transfer_corpus import example_task
 
 EntitySpans = List[Tuple[int, int, str]]
@@ -244,7 +244,7 @@ class DynamicTransferNER(TrainablePipe):
         return losses
 
     def finish_update(self, sgd: Optimizer) -> None:
-        self.model.finish_update(sgd)
+        finish_update(self.model, sgd)
         # Thinc zeroes gradients instead of dropping them, and its optimiser
         # then still moves parameters with zero gradient (momentum, weight
         # decay). Dropping them keeps a source batch off target-private copies.
@@ -324,7 +324,7 @@ class DynamicTransferNER(TrainablePipe):
         self.cfg["source_labels"] = source_labels
         self._build_model()
         if source is not None:
-            copy_source_weights(get_torch_module(self.model), get_torch_module(source.model), source_model)
+            copy_source_weights(self.model, source.model, source_model)
         if self.freeze_shared:
             freeze_shared(get_torch_module(self.model))
 
@@ -370,16 +370,16 @@ class DynamicTransferNER(TrainablePipe):
         module = get_torch_module(self.model)
         sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0])
         segments = [s for _, s in self.segments(docs)]
-        settings = self.model.attrs["settings"]
         device = next(module.parameters()).device
         module.eval()
         with torch.no_grad():
             for batch in util.minibatch(segments, GATE_BATCH):
-                features = featurize(batch, settings, self.model.ops)
-                tensors = {k: torch.from_numpy(v).to(device) for k, v in features.items()}
+                features, _ = compute_features(self.model, batch, is_train=False)
+                tensors = {k: xp2torch(v, device=device) for k, v in features.items()}
                 gates: Dict[str, torch.Tensor] = {}
                 *_, token_mask = module(**tensors, task=TARGET, gates=gates)
-                for layer, (total, count) in gate_means(gates, tensors["chars"] > 0, token_mask).items():
+                char_mask = tensors["chars"] > 0 if "chars" in tensors else None
+                for layer, (total, count) in gate_means(gates, char_mask, token_mask).items():
                     sums[layer][0] += total
                     sums[layer][1] += count
         module.train()

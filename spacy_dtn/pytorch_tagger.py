@@ -7,8 +7,11 @@ Every sharable layer follows a plan:
   target-private copy; the target mixes both through a learned gate.
 A single-task tagger is the same module with only the target task and every
 layer private, so weights move between the variants by parameter name.
+
+Two encoders share that machinery: characters and hashed words
+(`CharWordTagger`), or token vectors from a transformer (`TokenVectorTagger`).
 """
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +26,9 @@ SHARED = "shared"
 PRIVATE = "private"
 GATED = "gated"
 SHARABLE_LAYERS = ("char_embed", "char_lstm", "word_embed", "word_lstm", "output")
+# Above a transformer (one copy, shared by both tasks): a projection of its
+# token vectors, the word BiLSTM and the output layer.
+VECTOR_LAYERS = ("vector_proj", "word_lstm", "output")
 
 LayerPlan = Dict[str, str]
 Constraints = Tuple[Tensor, Tensor, Tensor]
@@ -33,14 +39,16 @@ def copy_name(mode: str, layer_task: str) -> str:
     return SHARED if mode in (SHARED, GATED) else layer_task
 
 
-def make_plan(shared: Sequence[str] = (), gated: Sequence[str] = ()) -> LayerPlan:
+def make_plan(
+    shared: Sequence[str] = (), gated: Sequence[str] = (), layers: Sequence[str] = SHARABLE_LAYERS
+) -> LayerPlan:
     """Validate layer names and return the mode of every sharable layer."""
     for setting, names in (("shared", shared), ("gated", gated)):
-        unknown = [n for n in names if n not in SHARABLE_LAYERS]
+        unknown = [n for n in names if n not in layers]
         if unknown:
             raise ValueError(
                 f"Unknown layer(s) {unknown} in the architecture's `{setting}` "
-                f"setting: use names from {list(SHARABLE_LAYERS)}."
+                f"setting: use names from {list(layers)}."
             )
     both = sorted(set(shared) & set(gated))
     if both:
@@ -50,7 +58,7 @@ def make_plan(shared: Sequence[str] = (), gated: Sequence[str] = ()) -> LayerPla
         )
     return {
         layer: SHARED if layer in shared else GATED if layer in gated else PRIVATE
-        for layer in SHARABLE_LAYERS
+        for layer in layers
     }
 
 
@@ -103,40 +111,23 @@ class OutputLayer(nn.Module):
 
 
 class TransferTagger(nn.Module):
+    """Copies of every layer as the plan says, their gates, and the CRF.
+    Subclasses say how tokens are encoded (`encode`)."""
+
     def __init__(
         self,
         plan: LayerPlan,
         tag_counts: Mapping[str, int],
         constraints: Mapping[str, Constraints],
+        factories: Mapping[str, Callable[[str], nn.Module]],
+        widths: Mapping[str, int],
         *,
-        char_rows: int,
-        char_width: int,
-        char_hidden: int,
-        word_rows: int,
-        word_width: int,
-        word_hidden: int,
         dropout: float,
         gate: str,
     ) -> None:
         super().__init__()
         self.plan = dict(plan)
         self.tasks = sorted(tag_counts)
-        widths = {
-            "char_embed": char_width,
-            "char_lstm": 2 * char_hidden,
-            "word_embed": word_width,
-            "word_lstm": 2 * word_hidden,
-            "output": tag_counts[TARGET],
-        }
-        factories = {
-            "char_embed": lambda task: nn.Embedding(char_rows, char_width, padding_idx=0),
-            "char_lstm": lambda task: BiLSTM(char_width, char_hidden),
-            "word_embed": lambda task: HashEmbedding(word_rows, word_width),
-            "word_lstm": lambda task: BiLSTM(word_width + 2 * char_hidden, word_hidden),
-            # A shared output layer is only allowed with equal tag sets, so the
-            # target's tag count sizes it.
-            "output": lambda task: OutputLayer(2 * word_hidden, tag_counts[task]),
-        }
         self.layers = nn.ModuleDict()
         self.gates = nn.ModuleDict()
         for layer, mode in self.plan.items():
@@ -181,32 +172,12 @@ class TransferTagger(nn.Module):
         penalty = TRAIN_PENALTY if self.training else float("-inf")
         return self.constraints[task].apply(*params, penalty=penalty)
 
-    def encode(
-        self,
-        word_ids: Tensor,
-        lengths: Tensor,
-        chars: Tensor,
-        char_lengths: Tensor,
-        token_unique: Tensor,
-        task: str,
-        gates: Dict[str, Tensor],
-    ) -> Tensor:
-        """Word BiLSTM states (B, T, 2 * word_hidden) of the task's path."""
-        char_vectors = self._run("char_embed", task, gates, chars)
-        word_chars = self._run("char_lstm", task, gates, char_vectors, char_lengths, final_states=True)
-        words = self._run("word_embed", task, gates, word_ids)
-        X = self.dropout(torch.cat([words, word_chars[token_unique]], dim=-1))
-        return self.dropout(self._run("word_lstm", task, gates, X, lengths))
+    def encode(self, task: str, gates: Dict[str, Tensor], **features: Tensor) -> Tensor:
+        """Word BiLSTM states (B, T, H) of the task's path."""
+        raise NotImplementedError
 
     def forward(
-        self,
-        word_ids: Tensor,
-        lengths: Tensor,
-        chars: Tensor,
-        char_lengths: Tensor,
-        token_unique: Tensor,
-        task: str = TARGET,
-        gates: Optional[Dict[str, Tensor]] = None,
+        self, task: str = TARGET, gates: Optional[Dict[str, Tensor]] = None, **features: Tensor
     ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Emissions (B, T, K), CRF start/transition/end scores and the token mask.
 
@@ -215,21 +186,114 @@ class TransferTagger(nn.Module):
         if task not in self.tasks:
             raise ValueError(f"This tagger has no {task!r} task: it has {self.tasks}.")
         gates = {} if gates is None else gates
-        states = self.encode(word_ids, lengths, chars, char_lengths, token_unique, task, gates)
+        states = self.encode(task, gates, **features)
         emissions = self._run("output", task, gates, states)
-        mask = torch.arange(word_ids.shape[1], device=lengths.device) < lengths.unsqueeze(1)
+        lengths = features["lengths"]
+        mask = torch.arange(states.shape[1], device=lengths.device) < lengths.unsqueeze(1)
         return (emissions, *self.crf_params(task), mask)
 
 
-def gate_means(gates: Mapping[str, Tensor], char_mask: Tensor, token_mask: Tensor) -> Dict[str, Tuple[float, int]]:
+def output_factory(width_in: int, tag_counts: Mapping[str, int]) -> Callable[[str], nn.Module]:
+    # A shared output layer is only allowed with equal tag sets, so the
+    # target's tag count sizes it.
+    return lambda task: OutputLayer(width_in, tag_counts[task])
+
+
+class CharWordTagger(TransferTagger):
+    """Character BiLSTM and hashed word embedding per token, then a word BiLSTM."""
+
+    def __init__(
+        self,
+        plan: LayerPlan,
+        tag_counts: Mapping[str, int],
+        constraints: Mapping[str, Constraints],
+        *,
+        char_rows: int,
+        char_width: int,
+        char_hidden: int,
+        word_rows: int,
+        word_width: int,
+        word_hidden: int,
+        dropout: float,
+        gate: str,
+    ) -> None:
+        factories = {
+            "char_embed": lambda task: nn.Embedding(char_rows, char_width, padding_idx=0),
+            "char_lstm": lambda task: BiLSTM(char_width, char_hidden),
+            "word_embed": lambda task: HashEmbedding(word_rows, word_width),
+            "word_lstm": lambda task: BiLSTM(word_width + 2 * char_hidden, word_hidden),
+            "output": output_factory(2 * word_hidden, tag_counts),
+        }
+        widths = {
+            "char_embed": char_width,
+            "char_lstm": 2 * char_hidden,
+            "word_embed": word_width,
+            "word_lstm": 2 * word_hidden,
+            "output": tag_counts[TARGET],
+        }
+        super().__init__(plan, tag_counts, constraints, factories, widths, dropout=dropout, gate=gate)
+
+    def encode(
+        self,
+        task: str,
+        gates: Dict[str, Tensor],
+        *,
+        word_ids: Tensor,
+        lengths: Tensor,
+        chars: Tensor,
+        char_lengths: Tensor,
+        token_unique: Tensor,
+    ) -> Tensor:
+        char_vectors = self._run("char_embed", task, gates, chars)
+        word_chars = self._run("char_lstm", task, gates, char_vectors, char_lengths, final_states=True)
+        words = self._run("word_embed", task, gates, word_ids)
+        X = self.dropout(torch.cat([words, word_chars[token_unique]], dim=-1))
+        return self.dropout(self._run("word_lstm", task, gates, X, lengths))
+
+
+class TokenVectorTagger(TransferTagger):
+    """Token vectors from a (shared) transformer, projected per copy, then a word BiLSTM.
+
+    The projection is where the target chooses between the source-tuned view
+    of the transformer output and its own; the transformer itself is one copy.
+    """
+
+    def __init__(
+        self,
+        plan: LayerPlan,
+        tag_counts: Mapping[str, int],
+        constraints: Mapping[str, Constraints],
+        *,
+        vector_width: int,
+        proj_width: int,
+        word_hidden: int,
+        dropout: float,
+        gate: str,
+    ) -> None:
+        factories = {
+            "vector_proj": lambda task: nn.Linear(vector_width, proj_width),
+            "word_lstm": lambda task: BiLSTM(proj_width, word_hidden),
+            "output": output_factory(2 * word_hidden, tag_counts),
+        }
+        widths = {"vector_proj": proj_width, "word_lstm": 2 * word_hidden, "output": tag_counts[TARGET]}
+        super().__init__(plan, tag_counts, constraints, factories, widths, dropout=dropout, gate=gate)
+
+    def encode(self, task: str, gates: Dict[str, Tensor], *, vectors: Tensor, lengths: Tensor) -> Tensor:
+        X = self.dropout(self._run("vector_proj", task, gates, self.dropout(vectors)))
+        return self.dropout(self._run("word_lstm", task, gates, X, lengths))
+
+
+def gate_means(
+    gates: Mapping[str, Tensor], char_mask: Optional[Tensor], token_mask: Tensor
+) -> Dict[str, Tuple[float, int]]:
     """(sum, count) of gate values per layer over real characters/tokens only."""
-    masks = {"char_embed": char_mask, "word_embed": token_mask, "word_lstm": token_mask, "output": token_mask}
     out = {}
     for layer, values in gates.items():
-        mask = masks.get(layer)
-        if mask is None:
+        # char_lstm gates one summary per unique word form: all are real.
+        if layer == "char_lstm":
             total, count = values.sum(), values.numel()
         else:
+            mask = char_mask if layer == "char_embed" else token_mask
             total = (values * mask.unsqueeze(-1)).sum()
             count = int(mask.sum()) * values.shape[-1]
         out[layer] = (float(total), count)

@@ -1,20 +1,24 @@
 """Thinc architectures: the torch tagger wrapped for spaCy, one per sharing variant.
 
-The torch module's size depends on the label sets, which the component only
-learns in `initialize`, so the wrapper starts with an empty module and `init`
-builds the real one from `model.attrs["tag_names"]`.
+A tagger model is two refs: "features" turns segments into arrays (hashed
+words and characters here, transformer vectors in transformer_model.py) and
+"torch" is the wrapped TransferTagger. The torch module's size depends on the
+label sets, which the component only learns in `initialize`, so the wrapper
+starts with an empty module and `init` builds the real one from
+`model.attrs["tag_names"]`.
 """
 import os
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy
 import torch
 from spacy.tokens import Span
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, get_torch_default_device, xp2torch
+from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
 from thinc.shims.pytorch import PyTorchShim
+from thinc.types import ArrayXd
 
 from .pytorch_tagger import (
     GATED,
@@ -22,6 +26,8 @@ from .pytorch_tagger import (
     SHARED,
     SOURCE,
     TARGET,
+    CharWordTagger,
+    Constraints,
     LayerPlan,
     TransferTagger,
     make_plan,
@@ -35,7 +41,13 @@ os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 TaggerInput = Tuple[List[Span], str]
 TaggerOutput = Tuple[torch.Tensor, ...]
+Features = Dict[str, ArrayXd]
+# (model, plan, tag counts per task, tag constraints per task) -> torch module
+ModuleMaker = Callable[[Model, LayerPlan, Mapping[str, int], Mapping[str, Constraints]], TransferTagger]
 MAX_HASHES = 4  # Thinc's ops.hash gives four independent 32-bit hashes per key.
+# A sublayer with this attr (and everything under it) steps at that fraction
+# of the optimizer's learning rate.
+LEARN_RATE_SCALE = "learn_rate_scale"
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,24 @@ def build_dynamic_transfer_tagger(
 def build_tagger_model(
     plan: LayerPlan, settings: TaggerSettings, *, multi_task: bool, gate: str
 ) -> Model[TaggerInput, TaggerOutput]:
+    return build_transfer_model(
+        None, _make_char_word_tagger, plan, multi_task=multi_task, gate=gate, attrs={"settings": settings}
+    )
+
+
+def build_transfer_model(
+    features: Optional[Model[List[Span], Features]],
+    make_module: ModuleMaker,
+    plan: LayerPlan,
+    *,
+    multi_task: bool,
+    gate: str,
+    attrs: Mapping[str, Any] = {},
+) -> Model[TaggerInput, TaggerOutput]:
+    """`features`: a model from segments to feature arrays, with weights (a
+    transformer); None for the char/word features, computed by `featurize`
+    from attrs["settings"] (no weights, so nothing to add to the layer tree,
+    whose shape is the saved format)."""
     # v3 (same saved format as v2) takes the deserializer: weights only, no pickled objects.
     wrapper = PyTorchWrapper_v3(
         torch.nn.Module(),
@@ -113,14 +143,17 @@ def build_tagger_model(
         convert_outputs=_convert_outputs,
         deserialize_model=deserialize_torch_state,
     )
+
+    def init(model: Model, X: Any = None, Y: Any = None) -> None:
+        _init(model, make_module)
+
     return Model(
         "dtn_tagger",
         _forward,
-        init=_init,
-        layers=[wrapper],
-        attrs={"plan": plan, "settings": settings, "multi_task": multi_task, "gate": gate,
-               "tag_names": {}, "tag_scheme": None},
-        refs={"torch": wrapper},
+        init=init,
+        layers=[wrapper] if features is None else [features, wrapper],
+        attrs={"plan": plan, "multi_task": multi_task, "gate": gate, "tag_names": {}, "tag_scheme": None, **attrs},
+        refs={"torch": wrapper} if features is None else {"torch": wrapper, "features": features},
     )
 
 
@@ -145,7 +178,7 @@ def get_torch_module(model: Model) -> TransferTagger:
     return module
 
 
-def _init(model: Model, X: Any = None, Y: Any = None) -> None:
+def _init(model: Model, make_module: ModuleMaker) -> None:
     tag_names: Dict[str, List[str]] = model.attrs["tag_names"]
     if TARGET not in tag_names:
         raise ValueError("The tagger needs the target tag names before initialize.")
@@ -165,10 +198,20 @@ def _init(model: Model, X: Any = None, Y: Any = None) -> None:
         task: tuple(torch.from_numpy(m) for m in allowed_transitions(names, model.attrs["tag_scheme"]))
         for task, names in tag_names.items()
     }
+    if model.has_ref("features"):
+        model.get_ref("features").initialize()
+    module = make_module(model, plan, {task: len(names) for task, names in tag_names.items()}, constraints)
+    shim: PyTorchShim = model.get_ref("torch").shims[0]
+    shim._model = module.to(get_torch_default_device())
+
+
+def _make_char_word_tagger(
+    model: Model, plan: LayerPlan, tag_counts: Mapping[str, int], constraints: Mapping[str, Constraints]
+) -> TransferTagger:
     settings: TaggerSettings = model.attrs["settings"]
-    module = TransferTagger(
+    return CharWordTagger(
         plan,
-        {task: len(names) for task, names in tag_names.items()},
+        tag_counts,
         constraints,
         char_rows=settings.char_rows,
         char_width=settings.char_width,
@@ -179,14 +222,24 @@ def _init(model: Model, X: Any = None, Y: Any = None) -> None:
         dropout=settings.dropout,
         gate=model.attrs["gate"],
     )
-    shim: PyTorchShim = model.get_ref("torch").shims[0]
-    shim._model = module.to(get_torch_default_device())
 
 
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
     segments, task = X
-    features = featurize(segments, model.attrs["settings"], model.ops)
-    return model.get_ref("torch")((features, task), is_train)
+    features, backprop_features = compute_features(model, segments, is_train)
+    outputs, backprop_tagger = model.get_ref("torch")((features, task), is_train)
+
+    def backprop(dY: Tuple[torch.Tensor, ...]) -> TaggerInput:
+        return backprop_features(backprop_tagger(dY)), task
+
+    return outputs, backprop
+
+
+def compute_features(model: Model, segments: List[Span], is_train: bool) -> Tuple[Features, Callable]:
+    """The torch module's inputs for the segments, and their backprop."""
+    if model.has_ref("features"):
+        return model.get_ref("features")(segments, is_train)
+    return featurize(segments, model.attrs["settings"], model.ops), lambda d_features: segments
 
 
 def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> Dict[str, numpy.ndarray]:
@@ -229,11 +282,23 @@ def _clip(text: str, limit: int) -> str:
     return text[: limit // 2] + text[len(text) - (limit - limit // 2) :]
 
 
-def _convert_inputs(model: Model, X: Tuple[Dict[str, numpy.ndarray], str], is_train: bool):
+def _convert_inputs(model: Model, X: Tuple[Features, str], is_train: bool):
+    """Float features (transformer vectors) get gradients; ids and lengths do not."""
     features, task = X
     device = model.shims[0].device
-    kwargs = {name: xp2torch(array, device=device) for name, array in features.items()}
-    return ArgsKwargs(args=(), kwargs={**kwargs, "task": task}), lambda d_inputs: None
+    tensors = {
+        name: xp2torch(array, requires_grad=is_train and array.dtype.kind == "f", device=device)
+        for name, array in features.items()
+    }
+
+    def backprop(d_inputs: ArgsKwargs) -> Features:
+        return {
+            name: torch2xp(d_inputs.kwargs[name]) if d_inputs.kwargs[name] is not None else model.ops.alloc(tensor.shape)
+            for name, tensor in tensors.items()
+            if tensor.requires_grad
+        }
+
+    return ArgsKwargs(args=(), kwargs={**tensors, "task": task}), backprop
 
 
 def _convert_outputs(model: Model, X_Ytorch: Any, is_train: bool):
@@ -245,3 +310,39 @@ def _convert_outputs(model: Model, X_Ytorch: Any, is_train: bool):
         return ArgsKwargs(args=([y for y, _ in pairs],), kwargs={"grad_tensors": [dy for _, dy in pairs]})
 
     return Ytorch, backprop
+
+
+class ScaledOptimizer:
+    """Passes parameters to an optimizer with their learning rate scaled."""
+
+    def __init__(self, optimizer: Optimizer, scale: float) -> None:
+        self.optimizer = optimizer
+        self.scale = scale
+
+    def __call__(self, key: Tuple[int, str], weights: ArrayXd, gradient: ArrayXd, *, lr_scale: float = 1.0):
+        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
+
+
+def finish_update(model: Model, optimizer: Optimizer) -> None:
+    """Model.finish_update, except that sublayers marked with LEARN_RATE_SCALE
+    step at that fraction of the learning rate. A pretrained transformer wants
+    a learning rate ~50x below the BiLSTM-CRF trained from scratch, and
+    gradient scaling (grad_factor) cannot give that: Adam is scale-invariant."""
+    scales = {
+        node.id: marked.attrs[LEARN_RATE_SCALE]
+        for marked in model.walk()
+        if LEARN_RATE_SCALE in marked.attrs
+        for node in marked.walk()
+    }
+    optimizers = {
+        node.id: ScaledOptimizer(optimizer, scales[node.id]) if node.id in scales else optimizer
+        for node in model.walk()
+    }
+    for node in model.walk():
+        for shim in node.shims:
+            shim.finish_update(optimizers[node.id])
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                param, _ = optimizers[node.id]((node.id, name), node.get_param(name), node.get_grad(name))
+                node.set_param(name, param)
