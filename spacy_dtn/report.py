@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 
 import srsly
 
-from .pytorch_tagger import SHARABLE_LAYERS
+from .search import sharable_layers
 
 GATE_PREFIX = "gate_"
 
@@ -18,7 +18,10 @@ GATE_PREFIX = "gate_"
 def system_record(name: str, model_dir: Path, metrics: Path) -> Dict[str, object]:
     scores = srsly.read_json(metrics)
     performance = srsly.read_json(model_dir / "meta.json").get("performance", {})
-    gates = {l: performance[GATE_PREFIX + l] for l in SHARABLE_LAYERS if GATE_PREFIX + l in performance}
+    # spaCy writes 0.0 for a score weight the pipeline never reported, so the
+    # layers come from the pipeline's architecture, not from the keys.
+    layers = sharable_layers(model_dir / "config.cfg")
+    gates = {layer: performance[GATE_PREFIX + layer] for layer in layers if GATE_PREFIX + layer in performance}
     return {
         "system": name,
         "dev": {"f": performance.get("ents_f")},
@@ -32,8 +35,17 @@ def system_record(name: str, model_dir: Path, metrics: Path) -> Dict[str, object
     }
 
 
+def gate_layers(systems: List[Dict]) -> List[str]:
+    """Layers with a gate in any system, in their order (the two architectures have different layers)."""
+    return list(dict.fromkeys(layer for s in systems for layer in s["gates"]))
+
+
 def _pct(value: Optional[float]) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _gate(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def markdown(systems: List[Dict], search: List[Dict]) -> str:
@@ -52,12 +64,13 @@ def markdown(systems: List[Dict], search: List[Dict]) -> str:
             lines.append(f"| {s['system']} | " + " | ".join(_pct(per.get(l, {}).get("f")) for l in labels) + " |")
     gated = [s for s in systems if s["gates"]]
     if gated:
+        layers = gate_layers(gated)
         lines += ["", "## Learned gates", "",
                   "Mean gate per layer on the dev set: how much of the layer the target takes from the "
                   "shared (source-trained) copy. 1 = shared, 0 = private.", "",
-                  "| system | " + " | ".join(SHARABLE_LAYERS) + " |", "|---|" + "---|" * len(SHARABLE_LAYERS)]
+                  "| system | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
         for s in gated:
-            lines.append(f"| {s['system']} | " + " | ".join(f"{s['gates'].get(l, float('nan')):.3f}" for l in SHARABLE_LAYERS) + " |")
+            lines.append(f"| {s['system']} | " + " | ".join(_gate(s["gates"].get(l)) for l in layers) + " |")
     if search:
         ranked = sorted(search, key=lambda r: -r["dev"]["f"])
         lines += ["", "## Exhaustive search over fixed sharing schemes", "",
@@ -87,13 +100,14 @@ def plots(systems: List[Dict], search: List[Dict], output: Path) -> List[Path]:
     plt.close(fig)
     gated = [s for s in systems if any(s["gates"].values())]  # all-private systems add empty bars
     if gated:
+        layers = gate_layers(gated)
         fig, ax = plt.subplots(figsize=(7, 3.5))
         width = 0.8 / len(gated)
         for i, s in enumerate(gated):
-            xs = [j + i * width for j in range(len(SHARABLE_LAYERS))]
-            ax.bar(xs, [s["gates"].get(l, 0.0) for l in SHARABLE_LAYERS], width, label=s["system"])
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(SHARABLE_LAYERS))])
-        ax.set_xticklabels(SHARABLE_LAYERS)
+            xs = [j + i * width for j in range(len(layers))]
+            ax.bar(xs, [s["gates"].get(l, 0.0) for l in layers], width, label=s["system"])
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))])
+        ax.set_xticklabels(layers, rotation=20)
         ax.set_ylim(0, 1)
         ax.set_ylabel("mean gate (1 = shared)")
         ax.set_title("Learned gate per layer")

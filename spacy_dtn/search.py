@@ -1,7 +1,9 @@
 """The exhaustive search DTN replaces: train every fixed sharing scheme.
 
-Each scheme is one `spacy train` of configs/scheme.cfg with
-`components.ner.model.shared` set, under the same step budget. Finished
+Each scheme is one `spacy train` of the given config (configs/scheme.cfg, or
+configs/dtn_trf.cfg for the transformer variant) with
+`components.ner.model.shared` set (and `gated` emptied, where the
+architecture has it), under the same step budget. Finished
 schemes are skipped on a rerun (results are written after each one), so a
 long search can be stopped and resumed.
 """
@@ -13,6 +15,7 @@ from typing import Dict, List, Optional, Sequence
 
 import spacy
 import srsly
+from spacy import util
 from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.training import Example
@@ -24,10 +27,23 @@ def scheme_name(shared: Sequence[str]) -> str:
     return "scheme:" + ("+".join(shared) if shared else "none")
 
 
-def all_schemes(output_sharable: bool) -> List[List[str]]:
+def all_schemes(output_sharable: bool, layers: Sequence[str] = SHARABLE_LAYERS) -> List[List[str]]:
     """Every subset of the sharable layers; `output` only with equal label sets."""
-    layers = [l for l in SHARABLE_LAYERS if output_sharable or l != "output"]
+    layers = [l for l in layers if output_sharable or l != "output"]
     return [list(c) for n in range(len(layers) + 1) for c in itertools.combinations(layers, n)]
+
+
+def sharable_layers(config: Path) -> List[str]:
+    """The sharable layers of the `ner` architecture in a config (built, not initialized)."""
+    model_config = util.load_config(config, interpolate=True)["components"]["ner"]["model"]
+    return list(util.registry.resolve({"model": model_config})["model"].attrs["plan"])
+
+
+def scheme_overrides(config: Path) -> Dict[str, object]:
+    """The config's sharable layers, and the overrides that make it a fixed
+    scheme (no gated layers)."""
+    has_gates = "gated" in util.load_config(config)["components"]["ner"]["model"]
+    return {"layers": sharable_layers(config), "fixed": {"components.ner.model.gated": []} if has_gates else {}}
 
 
 def corpus_labels(path: Path) -> List[str]:
@@ -54,7 +70,9 @@ def run_search(
     use_gpu: int = -1,
     schemes: Optional[List[List[str]]] = None,
 ) -> List[Dict[str, object]]:
-    schemes = schemes if schemes is not None else all_schemes(source_labels == target_labels)
+    scheme_setup = scheme_overrides(config)
+    if schemes is None:
+        schemes = all_schemes(source_labels == target_labels, scheme_setup["layers"])
     results = srsly.read_json(results_path) if results_path.exists() else []
     done = {r["system"] for r in results}
     started = time.time()
@@ -73,7 +91,10 @@ def run_search(
         )
         model_dir = output / name.replace(":", "_").replace("+", "-")
         t0 = time.time()
-        spacy_train(config, model_dir, use_gpu=use_gpu, overrides={**overrides, "components.ner.model.shared": shared})
+        spacy_train(
+            config, model_dir, use_gpu=use_gpu,
+            overrides={**overrides, **scheme_setup["fixed"], "components.ner.model.shared": shared},
+        )
         seconds = time.time() - t0
         best = model_dir / "model-best"
         results.append(
@@ -96,7 +117,7 @@ def run_search(
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spacy_dtn search", description=__doc__)
-    parser.add_argument("config", type=Path, help="the fixed-scheme config (configs/scheme.cfg)")
+    parser.add_argument("config", type=Path, help="configs/scheme.cfg, or configs/dtn_trf.cfg (transformer variant)")
     parser.add_argument("output", type=Path, help="folder for the trained schemes")
     parser.add_argument("results", type=Path, help="JSON file of per-scheme dev and test scores")
     parser.add_argument("--train", type=Path, required=True, help="target training corpus (.spacy)")

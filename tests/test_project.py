@@ -1,10 +1,13 @@
-"""The `all` workflow end to end on a tiny configuration: small subsets of the
-shipped corpora, a few steps. Checks the report it writes and the package."""
+"""The `all` and `transformer` workflows end to end on a tiny configuration:
+small subsets of the shipped corpora, a few steps. Checks the report they
+write and the package."""
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import List, Tuple
 
+import pytest
 import srsly
 
 ROOT = Path(__file__).parent.parent
@@ -15,8 +18,18 @@ def head_sentences(source: Path, dest: Path, n: int) -> None:
     dest.write_text("\n\n".join(sentences) + "\n", encoding="utf8")
 
 
-def test_all_workflow_on_tiny_data(tmp_path):
-    project = tmp_path / "project"
+def run_workflow(project: Path, args: List[str], workflow: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", workflow, str(project), *args],
+        capture_output=True, text=True, cwd=project,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory) -> Tuple[Path, List[str]]:
+    """A copy of the project on small subsets of the shipped corpora, 20 steps per training."""
+    project = tmp_path_factory.mktemp("tiny") / "project"
     project.mkdir()
     shutil.copy(ROOT / "project.yml", project)
     shutil.copytree(ROOT / "configs", project / "configs")
@@ -32,12 +45,12 @@ def test_all_workflow_on_tiny_data(tmp_path):
         "target_dev": "tiny/NCBI-disease-IOB-devel.tsv", "target_test": "tiny/NCBI-disease-IOB-test.tsv",
         "target_fraction": 0.1, "source_steps": 20, "target_steps": 20, "eval_frequency": 10,
     }
-    args = [f"--vars.{k}={v}" for k, v in overrides.items()]
-    result = subprocess.run(
-        [sys.executable, "-m", "spacy", "project", "run", "all", str(project), *args],
-        capture_output=True, text=True, cwd=project,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return project, [f"--vars.{k}={v}" for k, v in overrides.items()]
+
+
+def test_all_workflow_on_tiny_data(tiny_project):
+    project, args = tiny_project
+    run_workflow(project, args, "all")
 
     # 10% of 400 sentences, seeded.
     from spacy.tokens import DocBin
@@ -53,3 +66,15 @@ def test_all_workflow_on_tiny_data(tmp_path):
     for image in ["f1.png", "gates.png"]:
         assert (project / "reports" / image).read_bytes()[:4] == b"\x89PNG"
     assert list((project / "packages").glob("*/dist/*.tar.gz"))
+
+
+def test_transformer_workflow_adds_the_transformer_dtn(tiny_project):
+    project, args = tiny_project
+    run_workflow(project, args, "transformer")
+    systems = {s["system"]: s for s in srsly.read_json(project / "reports/results.json")["systems"]}
+    assert set(systems) == {"baseline", "dtn", "dtn_trf"}
+    assert set(systems["dtn_trf"]["gates"]) == {"vector_proj", "word_lstm", "output"}
+    assert 0.0 < systems["dtn_trf"]["gates"]["vector_proj"] < 1.0
+    assert 0.0 <= systems["dtn_trf"]["test"]["f"] <= 1.0
+    table = (project / "reports/results.md").read_text()
+    assert "| dtn_trf |" in table and "vector_proj" in table

@@ -2,7 +2,8 @@
 import srsly
 
 from conftest import CONFIGS
-from spacy_dtn.search import all_schemes, run_search, scheme_name
+from spacy_dtn.pytorch_tagger import SHARABLE_LAYERS, VECTOR_LAYERS
+from spacy_dtn.search import all_schemes, run_search, scheme_name, scheme_overrides
 
 
 def test_all_schemes_counts():
@@ -12,6 +13,15 @@ def test_all_schemes_counts():
     assert not any("output" in s for s in all_schemes(False))
     assert scheme_name([]) == "scheme:none"
     assert scheme_name(["char_embed", "word_lstm"]) == "scheme:char_embed+word_lstm"
+
+
+def test_scheme_layers_come_from_the_config_architecture():
+    """scheme.cfg searches the BiLSTM-CRF's layers; dtn_trf.cfg the layers above
+    the transformer, with its gates switched off."""
+    assert scheme_overrides(CONFIGS / "scheme.cfg") == {"layers": list(SHARABLE_LAYERS), "fixed": {}}
+    trf = scheme_overrides(CONFIGS / "dtn_trf.cfg")
+    assert trf == {"layers": list(VECTOR_LAYERS), "fixed": {"components.ner.model.gated": []}}
+    assert len(all_schemes(False, trf["layers"])) == 4
 
 
 def test_search_trains_ranks_and_resumes(corpus_dir, source_model, tmp_path, capsys):
