@@ -3,6 +3,7 @@ spaCy's own `ner`, on the same splits, step budget and dev-set model selection.
 
     python benchmarks/run.py --quick      # BC5CDR->NCBI-disease, 10%, seed 0
     python benchmarks/run.py              # both pairs, 5/10/25/100%, 3 seeds, schemes at 10%
+    python benchmarks/run.py --quick --systems dtn_trf   # the transformer DTN row (.[transformers])
 
 Every finished run is a record in benchmarks/results/quality.json and is
 skipped when the command is run again, so a long run can be resumed.
@@ -35,6 +36,9 @@ TARGET_STEPS = 600
 EVAL_FREQUENCY = 100
 SOURCE_DEV_COUNT = 1000
 SYSTEMS = ["spacy_ner_target", "spacy_ner_transfer", "baseline", "dtn_sequential", "dtn_joint"]
+# Only on request (--systems): needs pip install -e ".[transformers]" and is ~10x slower on CPU.
+OPTIONAL_SYSTEMS = ["dtn_trf"]
+SOURCE_CONFIGS = {"dtn": CONFIGS / "source.cfg", "trf": CONFIGS / "source_trf.cfg", "spacy": BENCH / "configs" / "spacy_ner.cfg"}
 
 
 def log(message: str) -> None:
@@ -82,15 +86,18 @@ def spacy_train(config: Path, output: Path, overrides: Dict[str, object]) -> flo
 
 def source_model(kind: str, pair: str, seed: int, paths: Dict[str, Path]) -> Path:
     """Source pipelines are shared by every fraction of a pair and seed."""
-    config = CONFIGS / "source.cfg" if kind == "dtn" else BENCH / "configs" / "spacy_ner.cfg"
-    output = WORK / "source" / f"{kind}_{pair.replace('>', '')}_{seed}"
-    if not (output / "model-best").exists():
+    output = source_model_path(kind, pair, seed)
+    if not output.exists():
         log(f"training {kind} source model for {pair}, seed {seed}")
-        spacy_train(config, output, {
+        spacy_train(SOURCE_CONFIGS[kind], output.parent, {
             "paths.train": paths["source_train"], "paths.dev": paths["source_dev"],
             "training.max_steps": SOURCE_STEPS, "training.eval_frequency": EVAL_FREQUENCY, "system.seed": seed,
         })
-    return output / "model-best"
+    return output
+
+
+def source_model_path(kind: str, pair: str, seed: int) -> Path:
+    return WORK / "source" / f"{kind}_{pair.replace('>', '')}_{seed}" / "model-best"
 
 
 def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> tuple:
@@ -111,6 +118,8 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> tup
     sequential = {**common, "paths.source_model": source_model("dtn", pair, seed, paths)}
     if system == "dtn_sequential":
         return CONFIGS / "dtn.cfg", sequential
+    if system == "dtn_trf":
+        return CONFIGS / "dtn_trf.cfg", {**common, "paths.source_model": source_model("trf", pair, seed, paths)}
     shared = system.split(":", 1)[1]
     layers = [] if shared == "none" else shared.split("+")
     return CONFIGS / "scheme.cfg", {**sequential, "components.ner.model.shared": json.dumps(layers)}
@@ -157,11 +166,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one pair, one seed, 10%% only, no schemes")
     parser.add_argument("--schemes", action="store_true", help="with --quick: also every fixed scheme")
     parser.add_argument("--speed", action="store_true", help="also measure speed, memory and size")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS + OPTIONAL_SYSTEMS, default=SYSTEMS,
+                        help="systems to train (default: all but the transformer DTN)")
     args = parser.parse_args(argv)
     if args.quick:
-        quality(["BC5CDR->NCBI-disease"], [0.1], [0], SYSTEMS, [0.1] if args.schemes else [])
+        quality(["BC5CDR->NCBI-disease"], [0.1], [0], args.systems, [0.1] if args.schemes else [])
     else:
-        quality(list(PAIRS), FRACTIONS, SEEDS, SYSTEMS, [0.1])
+        quality(list(PAIRS), FRACTIONS, SEEDS, args.systems, [0.1])
     if args.speed:
         from speed import measure_speed
 

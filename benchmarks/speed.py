@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Dict, List
 
 import srsly
+from run import source_model_path
 
 BENCH = Path(__file__).resolve().parent
 BATCH_SIZE = 256
-MEASURED = ["dtn_sequential", "baseline", "spacy_ner_target"]
+MEASURED = ["dtn_sequential", "dtn_trf", "baseline", "spacy_ner_target"]
+# The source pipeline a system's training starts from (sequential transfer).
+SOURCE_KIND = {"dtn_sequential": "dtn", "dtn_trf": "trf"}
 
 SERVE = r"""
 import json, sys, time, spacy
@@ -40,7 +43,7 @@ def measure_speed(quality_path: Path, speed_path: Path) -> List[Dict]:
     quick = {r["system"]: r for r in records if r["pair"] == "BC5CDR->NCBI-disease" and r["fraction"] == 0.1 and r["seed"] == 0}
     corpus = BENCH / "work" / "corpus" / "BC5CDR-NCBI-disease"
     out = []
-    for system in MEASURED:
+    for system in [s for s in MEASURED if s in quick]:
         model = BENCH.parent / quick[system]["model"]
         served = json.loads(subprocess.run(
             [sys.executable, "-c", SERVE, str(model), str(corpus / "target_test.spacy"), str(BATCH_SIZE)],
@@ -49,8 +52,8 @@ def measure_speed(quality_path: Path, speed_path: Path) -> List[Dict]:
         train = subprocess.run(
             [sys.executable, str(BENCH / "train_speed.py"), str(config), "--steps", "100",
              "--paths.train", str(corpus / "target_train_0.1_0.spacy"), "--paths.dev", str(corpus / "target_dev.spacy"),
-             *(["--paths.source_model", str(BENCH / "work" / "source" / "dtn_BC5CDR-NCBI-disease_0" / "model-best")]
-               if system == "dtn_sequential" else [])],
+             *(["--paths.source_model", str(source_model_path(SOURCE_KIND[system], "BC5CDR->NCBI-disease", 0))]
+               if system in SOURCE_KIND else [])],
             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         out.append({"system": system, **served, "train_words_per_s": float(train.split("=")[-1].split()[0]),
                     "model_mb": model_mb(model), "batch_size": BATCH_SIZE})
