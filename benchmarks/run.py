@@ -4,6 +4,7 @@ spaCy's own `ner`, on the same splits, step budget and dev-set model selection.
     python benchmarks/run.py --quick      # BC5CDR->NCBI-disease, 10%, seed 0
     python benchmarks/run.py              # both pairs, 5/10/25/100%, 3 seeds, schemes at 10%
     python benchmarks/run.py --quick --systems dtn_trf   # the transformer DTN row (.[transformers])
+    python benchmarks/run.py --quick --schemes --seeds 0 1 2   # the 10% setting over 3 seeds
 
 Every finished run is a record in benchmarks/results/quality.json and is
 skipped when the command is run again, so a long run can be resumed.
@@ -12,6 +13,7 @@ skipped when the command is run again, so a long run can be resumed.
 import argparse
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -43,6 +45,11 @@ SOURCE_CONFIGS = {"dtn": CONFIGS / "source.cfg", "trf": CONFIGS / "source_trf.cf
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def threads() -> int:
+    """Threads a training may use (OMP_NUM_THREADS, else the cores torch would take)."""
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def corpora(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
@@ -154,7 +161,8 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
             "pair": pair, "fraction": fraction, "system": system, "seed": seed,
             "dev_f1": dev["f"], "test_f1": test["f"], "test_p": test["p"], "test_r": test["r"],
             "test_per_type": {label: s["f"] for label, s in (test["per_type"] or {}).items()},
-            "train_seconds": round(seconds, 1), "model": str((output / "model-best").relative_to(ROOT)),
+            "train_seconds": round(seconds, 1), "threads": threads(),
+            "model": str((output / "model-best").relative_to(ROOT)),
         })
         RESULTS.mkdir(parents=True, exist_ok=True)
         srsly.write_json(path, records)
@@ -163,14 +171,15 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="one pair, one seed, 10%% only, no schemes")
+    parser.add_argument("--quick", action="store_true", help="one pair, 10%% only, seed 0 (or --seeds), no schemes")
     parser.add_argument("--schemes", action="store_true", help="with --quick: also every fixed scheme")
     parser.add_argument("--speed", action="store_true", help="also measure speed, memory and size")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS + OPTIONAL_SYSTEMS, default=SYSTEMS,
                         help="systems to train (default: all but the transformer DTN)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="with --quick: the seeds (default 0)")
     args = parser.parse_args(argv)
     if args.quick:
-        quality(["BC5CDR->NCBI-disease"], [0.1], [0], args.systems, [0.1] if args.schemes else [])
+        quality(["BC5CDR->NCBI-disease"], [0.1], args.seeds, args.systems, [0.1] if args.schemes else [])
     else:
         quality(list(PAIRS), FRACTIONS, SEEDS, args.systems, [0.1])
     if args.speed:

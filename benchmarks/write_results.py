@@ -19,6 +19,7 @@ def summarize(records: Iterable[Dict]) -> List[Dict]:
             "test_f1": statistics.mean(f1s), "test_f1_std": statistics.stdev(f1s) if len(f1s) > 1 else 0.0,
             "dev_f1": statistics.mean(r["dev_f1"] for r in runs),
             "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+            "threads": sorted({r.get("threads", "?") for r in runs}, key=str),
         })
     return rows
 
@@ -28,10 +29,10 @@ def quality_tables(rows: List[Dict]) -> List[str]:
     for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
         group = sorted((r for r in rows if r["pair"] == pair and r["fraction"] == fraction), key=lambda r: -r["test_f1"])
         lines += ["", f"### {pair}, target {fraction:.0%}", "",
-                  "| system | seeds | test F1 (mean ± std) | dev F1 | train s |", "|---|---|---|---|---|"]
+                  "| system | seeds | test F1 (mean ± std) | dev F1 | train s | threads |", "|---|---|---|---|---|---|"]
         for r in group:
             lines.append(f"| {r['system']} | {r['seeds']} | {100 * r['test_f1']:.2f} ± {100 * r['test_f1_std']:.2f} "
-                         f"| {100 * r['dev_f1']:.2f} | {r['train_seconds']:.0f} |")
+                         f"| {100 * r['dev_f1']:.2f} | {r['train_seconds']:.0f} | {', '.join(map(str, r['threads']))} |")
     return lines
 
 
@@ -75,7 +76,8 @@ def write_results(results: Path, markdown: Path) -> None:
     images = plot(rows, results)
     lines = ["# Benchmark results", "",
              "Test-set entity F1 (%) on the target, mean ± standard deviation over seeds; each model is the "
-             "checkpoint with the best dev F1 under the same step budget. Regenerate with "
+             "checkpoint with the best dev F1 under the same step budget; train s is the wall time of `spacy train` "
+             "(evaluations included) with `threads` torch/BLAS threads. Regenerate with "
              "`python benchmarks/run.py` (`--quick` for one pair, one seed, 10%).", "", "## Quality"]
     lines += quality_tables(rows)
     if speed:

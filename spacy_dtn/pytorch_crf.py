@@ -45,12 +45,7 @@ def log_partition(
 
 
 def sequence_score(
-    emissions: Tensor,
-    tags: Tensor,
-    start: Tensor,
-    transitions: Tensor,
-    end: Tensor,
-    mask: Tensor,
+    emissions: Tensor, tags: Tensor, start: Tensor, transitions: Tensor, end: Tensor, mask: Tensor
 ) -> Tensor:
     """Unnormalised score of the given tag sequences (B, T) -> (B,)."""
     maskf = mask.to(emissions.dtype)
@@ -63,17 +58,11 @@ def sequence_score(
 
 
 def negative_log_likelihood(
-    emissions: Tensor,
-    tags: Tensor,
-    start: Tensor,
-    transitions: Tensor,
-    end: Tensor,
-    mask: Tensor,
+    emissions: Tensor, tags: Tensor, start: Tensor, transitions: Tensor, end: Tensor, mask: Tensor
 ) -> Tensor:
     """Per-sequence NLL (B,) of the gold tags."""
-    return log_partition(emissions, start, transitions, end, mask) - sequence_score(
-        emissions, tags, start, transitions, end, mask
-    )
+    gold = sequence_score(emissions, tags, start, transitions, end, mask)
+    return log_partition(emissions, start, transitions, end, mask) - gold
 
 
 def viterbi_decode(

@@ -13,7 +13,8 @@ from spacy.training import Example
 from thinc.api import Adam
 
 from conftest import spacy_train
-from spacy_dtn.pytorch_tagger import SOURCE, TARGET, VECTOR_LAYERS
+from spacy_dtn.pytorch_tagger import SHARED, SOURCE, TARGET, VECTOR_LAYERS
+from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.tagger_model import get_torch_module
 from spacy_dtn.transfer_corpus import mark_task
@@ -123,6 +124,23 @@ def test_transformer_learns_at_its_fraction_of_the_learning_rate(corpus_dir, sca
         assert trf_change == 0.0
     else:
         assert 0.0 < trf_change < proj_change / 10
+
+
+def test_search_trains_transformer_schemes_without_gates(corpus_dir, trf_source, tmp_path):
+    target = corpus_dir / "target.spacy"
+    overrides = {
+        "paths.train": str(target), "paths.dev": str(target), "paths.source_model": str(trf_source),
+        "training.max_steps": 10, "training.eval_frequency": 10, "training.logger.progress_bar": False,
+        "components.ner.model.proj_width": 16, "components.ner.model.word_hidden": 16,
+    }
+    (result,) = run_search(
+        CONFIGS / "dtn_trf.cfg", tmp_path / "runs", tmp_path / "search.json", target, target, overrides,
+        ["Chemical", "Disease"], ["Disease"], schemes=[["word_lstm"]],
+    )
+    assert result["system"] == "scheme:word_lstm" and 0.0 <= result["test"]["f"] <= 1.0
+    module = get_torch_module(spacy.load(tmp_path / "runs" / "scheme_word_lstm" / "model-best").get_pipe("ner").model)
+    assert module.plan == {"vector_proj": "private", "word_lstm": SHARED, "output": "private"}
+    assert len(module.gates) == 0
 
 
 def test_missing_transformer_package_names_the_fix():
