@@ -31,6 +31,11 @@ class Gate(nn.Module):
         else:
             self.logit = nn.Parameter(torch.zeros(width if kind == "vector" else 1))
 
+    def start_at(self, bias: float) -> None:
+        """Start with gate sigmoid(bias) everywhere (0 -> an even mix)."""
+        with torch.no_grad():
+            (self.mix.bias if self.kind == "dynamic" else self.logit).fill_(bias)
+
     def forward(self, shared: Tensor, private: Tensor) -> Tuple[Tensor, Tensor]:
         if self.kind == "dynamic":
             gate = torch.sigmoid(self.mix(torch.cat([shared, private], dim=-1)))

@@ -145,6 +145,13 @@ class TransferTagger(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
+    def start_gates_at(self, bias: float) -> None:
+        for gate in self.gates.values():
+            gate.start_at(bias)
+        if self.plan["output"] == GATED:
+            with torch.no_grad():
+                self.crf_gate.fill_(bias)
+
     def copy_for(self, layer: str, task: str) -> nn.Module:
         """The copy a task uses alone (for gated layers in the target: its private copy)."""
         mode = self.plan[layer]

@@ -109,17 +109,25 @@ def build_shared_transfer_tagger(
 
 @registry.architectures("spacy_dtn.DynamicTransferTagger.v1")
 def build_dynamic_transfer_tagger(
-    gated: List[str], settings: TaggerSettings, gate: str = "dynamic", shared: List[str] = []
+    gated: List[str],
+    settings: TaggerSettings,
+    gate: str = "dynamic",
+    shared: List[str] = [],
+    gate_bias: float = 0.0,
 ) -> Model[TaggerInput, TaggerOutput]:
-    """DTN: gated layers have a shared and a target-private copy mixed by a gate."""
-    return build_tagger_model(make_plan(shared=shared, gated=gated), settings, multi_task=True, gate=gate)
+    """DTN: gated layers have a shared and a target-private copy mixed by a gate.
+    `gate_bias` is the gates' starting logit: 0 starts at an even mix, 2 at 88% shared."""
+    return build_tagger_model(
+        make_plan(shared=shared, gated=gated), settings, multi_task=True, gate=gate, gate_bias=gate_bias
+    )
 
 
 def build_tagger_model(
-    plan: LayerPlan, settings: TaggerSettings, *, multi_task: bool, gate: str
+    plan: LayerPlan, settings: TaggerSettings, *, multi_task: bool, gate: str, gate_bias: float = 0.0
 ) -> Model[TaggerInput, TaggerOutput]:
     return build_transfer_model(
-        None, _make_char_word_tagger, plan, multi_task=multi_task, gate=gate, attrs={"settings": settings}
+        None, _make_char_word_tagger, plan, multi_task=multi_task, gate=gate, gate_bias=gate_bias,
+        attrs={"settings": settings},
     )
 
 
@@ -130,6 +138,7 @@ def build_transfer_model(
     *,
     multi_task: bool,
     gate: str,
+    gate_bias: float = 0.0,
     attrs: Mapping[str, Any] = {},
 ) -> Model[TaggerInput, TaggerOutput]:
     """`features`: a model from segments to feature arrays, with weights (a
@@ -152,7 +161,8 @@ def build_transfer_model(
         _forward,
         init=init,
         layers=[wrapper] if features is None else [features, wrapper],
-        attrs={"plan": plan, "multi_task": multi_task, "gate": gate, "tag_names": {}, "tag_scheme": None, **attrs},
+        attrs={"plan": plan, "multi_task": multi_task, "gate": gate, "gate_bias": gate_bias,
+               "tag_names": {}, "tag_scheme": None, **attrs},
         refs={"torch": wrapper} if features is None else {"torch": wrapper, "features": features},
     )
 
@@ -201,6 +211,7 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
     if model.has_ref("features"):
         model.get_ref("features").initialize()
     module = make_module(model, plan, {task: len(names) for task, names in tag_names.items()}, constraints)
+    module.start_gates_at(model.attrs["gate_bias"])
     shim: PyTorchShim = model.get_ref("torch").shims[0]
     shim._model = module.to(get_torch_default_device())
 
