@@ -158,3 +158,14 @@ def test_freeze_shared_keeps_source_weights_fixed(corpus_dir, tmp_path):
     after_shared, after_target = snapshot(module, "shared"), snapshot(module, TARGET)
     assert before_shared and all(torch.equal(before_shared[k], after_shared[k]) for k in before_shared)
     assert any(not torch.equal(before_target[k], after_target[k]) for k in before_target)
+
+
+@pytest.mark.parametrize("gate", ["dynamic", "vector", "scalar"])
+def test_gates_start_at_the_configured_bias(corpus_dir, gate):
+    nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": list(SHARABLE_LAYERS[:4]),
+                    "gate": gate, "gate_bias": 2.0})
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.initialize(lambda: target + examples(nlp, corpus_dir / "source.spacy", SOURCE))
+    gates = nlp.get_pipe("ner").gate_values(eg.predicted for eg in target)
+    expected = float(torch.sigmoid(torch.tensor(2.0)))
+    assert all(abs(gates[layer] - expected) < 1e-6 for layer in SHARABLE_LAYERS[:4])
