@@ -369,7 +369,9 @@ class DynamicTransferNER(TrainablePipe):
         and 0 for private ones."""
         module = get_torch_module(self.model)
         sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0])
-        segments = [s for _, s in self.segments(docs)]
+        # Without a gated layer every value is fixed: no forward pass needed.
+        has_gates = any(mode == "gated" for mode in module.plan.values())
+        segments = [s for _, s in self.segments(docs)] if has_gates else []
         device = next(module.parameters()).device
         module.eval()
         with torch.no_grad():

@@ -33,17 +33,26 @@ def all_schemes(output_sharable: bool, layers: Sequence[str] = SHARABLE_LAYERS) 
     return [list(c) for n in range(len(layers) + 1) for c in itertools.combinations(layers, n)]
 
 
-def sharable_layers(config: Path) -> List[str]:
-    """The sharable layers of the `ner` architecture in a config (built, not initialized)."""
-    model_config = util.load_config(config, interpolate=True)["components"]["ner"]["model"]
+def _ner_model_config(config: Path) -> Dict[str, object]:
+    return util.load_config(config, interpolate=True)["components"]["ner"]["model"]
+
+
+def _layers(model_config: Dict[str, object]) -> List[str]:
+    """The sharable layers of an architecture config (built, not initialized)."""
     return list(util.registry.resolve({"model": model_config})["model"].attrs["plan"])
+
+
+def sharable_layers(config: Path) -> List[str]:
+    """The sharable layers of the `ner` architecture in a config."""
+    return _layers(_ner_model_config(config))
 
 
 def scheme_overrides(config: Path) -> Dict[str, object]:
     """The config's sharable layers, and the overrides that make it a fixed
     scheme (no gated layers)."""
-    has_gates = "gated" in util.load_config(config)["components"]["ner"]["model"]
-    return {"layers": sharable_layers(config), "fixed": {"components.ner.model.gated": []} if has_gates else {}}
+    model_config = _ner_model_config(config)
+    fixed = {"components.ner.model.gated": []} if "gated" in model_config else {}
+    return {"layers": _layers(model_config), "fixed": fixed}
 
 
 def corpus_labels(path: Path) -> List[str]:

@@ -303,11 +303,7 @@ def _convert_inputs(model: Model, X: Tuple[Features, str], is_train: bool):
     }
 
     def backprop(d_inputs: ArgsKwargs) -> Features:
-        return {
-            name: torch2xp(d_inputs.kwargs[name]) if d_inputs.kwargs[name] is not None else model.ops.alloc(tensor.shape)
-            for name, tensor in tensors.items()
-            if tensor.requires_grad
-        }
+        return {name: torch2xp(d_inputs.kwargs[name]) for name, tensor in tensors.items() if tensor.requires_grad}
 
     return ArgsKwargs(args=(), kwargs={**tensors, "task": task}), backprop
 
