@@ -8,9 +8,15 @@ spaCy's own `ner`, on the same splits, step budget and dev-set model selection.
 
 Every finished run is a record in benchmarks/results/quality.json and is
 skipped when the command is run again, so a long run can be resumed.
+Runners may share the file: records are merged under a lock. On 2 cores,
+split the grid and pin one single-threaded runner to each core, e.g.
+
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/run.py --pairs BC5CDR->NCBI-disease &
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/run.py --pairs BC2GM->BioNLP13PC &
 `--speed` measures inference and training speed, peak memory and model size.
 """
 import argparse
+import fcntl
 import itertools
 import json
 import os
@@ -132,6 +138,15 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> tup
     return CONFIGS / "scheme.cfg", {**sequential, "components.ner.model.shared": json.dumps(layers)}
 
 
+def add_record(path: Path, record: Dict) -> None:
+    """Merge one record into the results file under a lock, so parallel runners keep each other's records."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / ".quality.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = srsly.read_json(path) if path.exists() else []
+        srsly.write_json(path, records + [record])
+
+
 def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems: List[str], schemes_at: List[float]) -> None:
     from spacy_dtn.search import all_schemes, corpus_labels, evaluate, scheme_name
 
@@ -157,15 +172,13 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
         output = WORK / "target" / pair.replace(">", "") / f"{fraction}_{seed}" / system.replace(":", "_").replace("+", "-")
         seconds = spacy_train(config, output, overrides)
         dev, test = evaluate(output / "model-best", paths["dev"]), evaluate(output / "model-best", paths["test"])
-        records.append({
+        add_record(path, {
             "pair": pair, "fraction": fraction, "system": system, "seed": seed,
             "dev_f1": dev["f"], "test_f1": test["f"], "test_p": test["p"], "test_r": test["r"],
             "test_per_type": {label: s["f"] for label, s in (test["per_type"] or {}).items()},
             "train_seconds": round(seconds, 1), "threads": threads(),
             "model": str((output / "model-best").relative_to(ROOT)),
         })
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path, records)
         log(f"    dev F1 {dev['f']:.4f}  test F1 {test['f']:.4f}  ({seconds:.0f} s)")
 
 
@@ -176,12 +189,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--speed", action="store_true", help="also measure speed, memory and size")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS + OPTIONAL_SYSTEMS, default=SYSTEMS,
                         help="systems to train (default: all but the transformer DTN)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="with --quick: the seeds (default 0)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="the seeds (default 0 with --quick, else 0 1 2)")
+    parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="without --quick: the pairs")
+    parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="without --quick: the fractions")
     args = parser.parse_args(argv)
     if args.quick:
-        quality(["BC5CDR->NCBI-disease"], [0.1], args.seeds, args.systems, [0.1] if args.schemes else [])
+        quality(["BC5CDR->NCBI-disease"], [0.1], args.seeds or [0], args.systems, [0.1] if args.schemes else [])
     else:
-        quality(list(PAIRS), FRACTIONS, SEEDS, args.systems, [0.1])
+        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, [0.1])
     if args.speed:
         from speed import measure_speed
 
