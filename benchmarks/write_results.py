@@ -6,6 +6,10 @@ from typing import Dict, Iterable, List
 import srsly
 
 
+# The systems of the per-fraction comparison, in the order the targets name them.
+MAIN_SYSTEMS = ["dtn_sequential", "dtn_joint", "spacy_ner_transfer", "baseline", "spacy_ner_target", "dtn_trf"]
+
+
 def summarize(records: Iterable[Dict]) -> List[Dict]:
     """Mean and standard deviation over seeds per (pair, fraction, system)."""
     groups: Dict[tuple, List[Dict]] = {}
@@ -14,14 +18,55 @@ def summarize(records: Iterable[Dict]) -> List[Dict]:
     rows = []
     for (pair, fraction, system), runs in sorted(groups.items()):
         f1s = [r["test_f1"] for r in runs]
+        labels = sorted({label for r in runs for label in r.get("test_per_type", {})})
         rows.append({
             "pair": pair, "fraction": fraction, "system": system, "seeds": len(runs),
             "test_f1": statistics.mean(f1s), "test_f1_std": statistics.stdev(f1s) if len(f1s) > 1 else 0.0,
             "dev_f1": statistics.mean(r["dev_f1"] for r in runs),
             "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
             "threads": sorted({r.get("threads", "?") for r in runs}, key=str),
+            "per_type": {label: statistics.mean(r["test_per_type"].get(label, 0.0) for r in runs) for label in labels},
         })
     return rows
+
+
+def targets_table(rows: List[Dict]) -> List[str]:
+    """The issue's targets per setting: DTN sequential against the baseline, spaCy's
+    source->target ner and the fixed scheme with the best dev F1 (chosen as a user would)."""
+    lines = ["", "## Targets", "",
+             "Differences in mean test F1 (points), DTN sequential minus the other system; "
+             "targets: ≥ +3 over our baseline, ≥ +2 over spaCy `ner` source→target (5% to 25%), "
+             "≥ −0.5 against the fixed scheme with the best mean dev F1.", "",
+             "| pair | fraction | seeds | DTN | − baseline | − spaCy ner transfer | − best scheme by dev (which) |",
+             "|---|---|---|---|---|---|---|"]
+    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
+        group = {r["system"]: r for r in rows if r["pair"] == pair and r["fraction"] == fraction}
+        dtn = group.get("dtn_sequential")
+        if dtn is None:
+            continue
+        diff = lambda system: f"{100 * (dtn['test_f1'] - group[system]['test_f1']):+.2f}" if system in group else "–"
+        schemes = [r for name, r in group.items() if name.startswith("scheme:")]
+        best = max(schemes, key=lambda r: r["dev_f1"]) if schemes else None
+        scheme = f"{100 * (dtn['test_f1'] - best['test_f1']):+.2f} ({best['system'][7:]})" if best else "–"
+        lines.append(f"| {pair} | {fraction:.0%} | {dtn['seeds']} | {100 * dtn['test_f1']:.2f} | {diff('baseline')} "
+                     f"| {diff('spacy_ner_transfer')} | {scheme} |")
+    return lines
+
+
+def per_type_tables(rows: List[Dict]) -> List[str]:
+    """Test F1 per entity type for the main systems, where a target has more than one type."""
+    lines = []
+    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
+        group = [r for r in rows if r["pair"] == pair and r["fraction"] == fraction and r["system"] in MAIN_SYSTEMS]
+        labels = sorted({label for r in group for label in r["per_type"]})
+        if len(labels) < 2:
+            continue
+        group.sort(key=lambda r: MAIN_SYSTEMS.index(r["system"]))
+        lines += ["", f"### Per type: {pair}, target {fraction:.0%}", "",
+                  "| system | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for r in group:
+            lines.append(f"| {r['system']} | " + " | ".join(f"{100 * r['per_type'].get(label, 0.0):.2f}" for label in labels) + " |")
+    return lines
 
 
 def quality_tables(rows: List[Dict]) -> List[str]:
@@ -65,6 +110,26 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
         fig.savefig(output / name, dpi=90)
         plt.close(fig)
         written.append(output / name)
+    for pair in sorted({r["pair"] for r in rows}):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for system in MAIN_SYSTEMS:
+            curve = sorted((r for r in rows if r["pair"] == pair and r["system"] == system), key=lambda r: r["fraction"])
+            if len(curve) > 1:
+                ax.errorbar([100 * r["fraction"] for r in curve], [100 * r["test_f1"] for r in curve],
+                            yerr=[100 * r["test_f1_std"] for r in curve], marker="o", capsize=3, label=system)
+        if not ax.lines:
+            plt.close(fig)
+            continue
+        ax.set_xscale("log")
+        ax.set_xlabel("target training sentences (%)")
+        ax.set_ylabel("test entity F1 (%)")
+        ax.set_title(pair)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"f1_by_fraction_{pair.replace('->', '_to_')}.png"
+        fig.savefig(output / name, dpi=90)
+        plt.close(fig)
+        written.append(output / name)
     return written
 
 
@@ -78,8 +143,9 @@ def write_results(results: Path, markdown: Path) -> None:
              "Test-set entity F1 (%) on the target, mean ± standard deviation over seeds; each model is the "
              "checkpoint with the best dev F1 under the same step budget; train s is the wall time of `spacy train` "
              "(evaluations included) with `threads` torch/BLAS threads. Regenerate with "
-             "`python benchmarks/run.py` (`--quick` for one pair, one seed, 10%).", "", "## Quality"]
-    lines += quality_tables(rows)
+             "`python benchmarks/run.py` (`--quick` for one pair, one seed, 10%)."]
+    lines += targets_table(rows)
+    lines += ["", "## Quality"] + quality_tables(rows) + per_type_tables(rows)
     if speed:
         lines += speed_table(speed)
     lines += [""] + [f"![{p.stem}](results/{p.name})" for p in images]
