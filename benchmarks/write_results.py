@@ -53,6 +53,21 @@ def targets_table(rows: List[Dict]) -> List[str]:
     return lines
 
 
+def overview_tables(rows: List[Dict]) -> List[str]:
+    """Mean test F1 of the main systems by target fraction, one table per pair."""
+    lines = []
+    for pair in sorted({r["pair"] for r in rows}):
+        group = {(r["fraction"], r["system"]): r for r in rows if r["pair"] == pair}
+        systems = [s for s in MAIN_SYSTEMS if any(system == s for _, system in group)]
+        lines += ["", f"### {pair}: test F1 by target fraction", "",
+                  "| fraction | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+        for fraction in sorted({f for f, _ in group}):
+            cells = [group.get((fraction, s)) for s in systems]
+            lines.append(f"| {fraction:.0%} | " + " | ".join(
+                f"{100 * c['test_f1']:.2f} ± {100 * c['test_f1_std']:.2f}" if c else "–" for c in cells) + " |")
+    return lines
+
+
 def per_type_tables(rows: List[Dict]) -> List[str]:
     """Test F1 per entity type for the main systems, where a target has more than one type."""
     lines = []
@@ -145,7 +160,7 @@ def write_results(results: Path, markdown: Path) -> None:
              "(evaluations included) with `threads` torch/BLAS threads. Regenerate with "
              "`python benchmarks/run.py` (`--quick` for one pair, one seed, 10%)."]
     lines += targets_table(rows)
-    lines += ["", "## Quality"] + quality_tables(rows) + per_type_tables(rows)
+    lines += ["", "## Quality"] + overview_tables(rows) + quality_tables(rows) + per_type_tables(rows)
     if speed:
         lines += speed_table(speed)
     lines += [""] + [f"![{p.stem}](results/{p.name})" for p in images]

@@ -49,6 +49,7 @@ def test_write_results_writes_tables_and_plots(tmp_path):
     text = (tmp_path / "RESULTS.md").read_text(encoding="utf8")
     assert "### Per type: BC2GM->BioNLP13PC, target 10%" in text
     assert "| dtn_sequential | 55.00 | 85.00 |" in text
+    assert "| 25% | 71.00 ± 1.41 | 69.00 ± 0.00 | 66.00 ± 0.00 |" in text
     assert (tmp_path / "f1_by_fraction_BC2GM_to_BioNLP13PC.png").stat().st_size > 0
 
 
