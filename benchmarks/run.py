@@ -11,8 +11,8 @@ skipped when the command is run again, so a long run can be resumed.
 Runners may share the file: records are merged under a lock. On 2 cores,
 split the grid and pin one single-threaded runner to each core, e.g.
 
-    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/run.py --pairs BC5CDR->NCBI-disease &
-    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/run.py --pairs BC2GM->BioNLP13PC &
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/run.py --pairs "BC5CDR->NCBI-disease" &
+    OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/run.py --pairs "BC2GM->BioNLP13PC" &
 `--speed` measures inference and training speed, peak memory and model size.
 """
 import argparse

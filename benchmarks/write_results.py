@@ -1,7 +1,7 @@
 """benchmarks/RESULTS.md and its plots from results/quality.json and speed.json."""
 import statistics
 from pathlib import Path
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 import srsly
 
@@ -30,6 +30,14 @@ def summarize(records: Iterable[Dict]) -> List[Dict]:
     return rows
 
 
+def by_setting(rows: List[Dict]) -> Dict[Tuple[str, float], List[Dict]]:
+    """The summary rows of each (pair, fraction), in order."""
+    settings: Dict[Tuple[str, float], List[Dict]] = {}
+    for r in sorted(rows, key=lambda r: (r["pair"], r["fraction"])):
+        settings.setdefault((r["pair"], r["fraction"]), []).append(r)
+    return settings
+
+
 def targets_table(rows: List[Dict]) -> List[str]:
     """The issue's targets per setting: DTN sequential against the baseline, spaCy's
     source->target ner and the fixed scheme with the best dev F1 (chosen as a user would)."""
@@ -39,8 +47,8 @@ def targets_table(rows: List[Dict]) -> List[str]:
              "≥ −0.5 against the fixed scheme with the best mean dev F1.", "",
              "| pair | fraction | seeds | DTN | − baseline | − spaCy ner transfer | − best scheme by dev (which) |",
              "|---|---|---|---|---|---|---|"]
-    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
-        group = {r["system"]: r for r in rows if r["pair"] == pair and r["fraction"] == fraction}
+    for (pair, fraction), setting in by_setting(rows).items():
+        group = {r["system"]: r for r in setting}
         dtn = group.get("dtn_sequential")
         if dtn is None:
             continue
@@ -71,8 +79,8 @@ def overview_tables(rows: List[Dict]) -> List[str]:
 def per_type_tables(rows: List[Dict]) -> List[str]:
     """Test F1 per entity type for the main systems, where a target has more than one type."""
     lines = []
-    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
-        group = [r for r in rows if r["pair"] == pair and r["fraction"] == fraction and r["system"] in MAIN_SYSTEMS]
+    for (pair, fraction), setting in by_setting(rows).items():
+        group = [r for r in setting if r["system"] in MAIN_SYSTEMS]
         labels = sorted({label for r in group for label in r["per_type"]})
         if len(labels) < 2:
             continue
@@ -86,8 +94,8 @@ def per_type_tables(rows: List[Dict]) -> List[str]:
 
 def quality_tables(rows: List[Dict]) -> List[str]:
     lines = []
-    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
-        group = sorted((r for r in rows if r["pair"] == pair and r["fraction"] == fraction), key=lambda r: -r["test_f1"])
+    for (pair, fraction), setting in by_setting(rows).items():
+        group = sorted(setting, key=lambda r: -r["test_f1"])
         lines += ["", f"### {pair}, target {fraction:.0%}", "",
                   "| system | seeds | test F1 (mean ± std) | dev F1 | train s | threads |", "|---|---|---|---|---|---|"]
         for r in group:
@@ -113,18 +121,21 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    for pair, fraction in sorted({(r["pair"], r["fraction"]) for r in rows}):
-        group = sorted((r for r in rows if r["pair"] == pair and r["fraction"] == fraction), key=lambda r: r["test_f1"])
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(output / name, dpi=90)
+        plt.close(fig)
+        written.append(output / name)
+
+    for (pair, fraction), setting in by_setting(rows).items():
+        group = sorted(setting, key=lambda r: r["test_f1"])
         fig, ax = plt.subplots(figsize=(8, 0.3 * len(group) + 1.2))
         ax.barh([r["system"] for r in group], [100 * r["test_f1"] for r in group],
                 xerr=[100 * r["test_f1_std"] for r in group], color="tab:blue")
         ax.set_xlabel("test entity F1 (%)")
         ax.set_title(f"{pair}, target {fraction:.0%}")
-        fig.tight_layout()
-        name = f"f1_{pair.replace('->', '_to_')}_{fraction}.png"
-        fig.savefig(output / name, dpi=90)
-        plt.close(fig)
-        written.append(output / name)
+        save(fig, f"f1_{pair.replace('->', '_to_')}_{fraction}.png")
     for pair in sorted({r["pair"] for r in rows}):
         fig, ax = plt.subplots(figsize=(6, 4))
         for system in MAIN_SYSTEMS:
@@ -140,11 +151,7 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
         ax.set_ylabel("test entity F1 (%)")
         ax.set_title(pair)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"f1_by_fraction_{pair.replace('->', '_to_')}.png"
-        fig.savefig(output / name, dpi=90)
-        plt.close(fig)
-        written.append(output / name)
+        save(fig, f"f1_by_fraction_{pair.replace('->', '_to_')}.png")
     return written
 
 
