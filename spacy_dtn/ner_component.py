@@ -21,6 +21,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, xp2torch
 
 from . import __version__
+from .confidence import entity_confidences, set_scored_spans
 from .pytorch_crf import negative_log_likelihood, viterbi_decode
 from .pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET, gate_means
 from .source_weights import copy_source_weights, freeze_shared
@@ -28,7 +29,8 @@ from .tag_scheme import TAG_SCHEMES, check_tag_scheme, make_tag_names, spans_fro
 from .tagger_model import TaggerInput, TaggerOutput, compute_features, finish_update, get_torch_module
 from .transfer_corpus import example_task
 
-EntitySpans = List[Tuple[int, int, str]]
+# (start, end, label, confidence or None) of the entities of one doc.
+EntitySpans = List[Tuple[int, int, str, Optional[float]]]
 GATE_SCORE_PREFIX = "gate_"
 GATE_BATCH = 256
 # Padded tokens (segments x longest segment) per forward pass in predict: a
@@ -63,13 +65,16 @@ shared = []
 
 @Language.factory(
     "dtn_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
     default_config={
         "model": util.load_config_from_str(DEFAULT_MODEL)["model"],
         "tag_scheme": "BILUO",
         "keep_existing_ents": False,
         "max_segment_length": 256,
         "freeze_shared": False,
+        "confidence": True,
+        "spans_key": "dtn_ents",
+        "confidence_temperature": 1.0,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={
@@ -88,6 +93,9 @@ def make_dtn_ner(
     keep_existing_ents: bool,
     max_segment_length: int,
     freeze_shared: bool,
+    confidence: bool,
+    spans_key: str,
+    confidence_temperature: float,
     scorer: Optional[Callable],
 ) -> "DynamicTransferNER":
     return DynamicTransferNER(
@@ -98,6 +106,9 @@ def make_dtn_ner(
         keep_existing_ents=keep_existing_ents,
         max_segment_length=max_segment_length,
         freeze_shared=freeze_shared,
+        confidence=confidence,
+        spans_key=spans_key,
+        confidence_temperature=confidence_temperature,
         scorer=scorer,
     )
 
@@ -113,6 +124,9 @@ class DynamicTransferNER(TrainablePipe):
         keep_existing_ents: bool = False,
         max_segment_length: int = 256,
         freeze_shared: bool = False,
+        confidence: bool = True,
+        spans_key: str = "dtn_ents",
+        confidence_temperature: float = 1.0,
         scorer: Optional[Callable] = None,
     ) -> None:
         if max_segment_length < 1:
@@ -126,6 +140,15 @@ class DynamicTransferNER(TrainablePipe):
         self.keep_existing_ents = keep_existing_ents
         self.max_segment_length = max_segment_length
         self.freeze_shared = freeze_shared
+        if confidence_temperature <= 0:
+            raise ValueError(
+                f"confidence_temperature = {confidence_temperature} in [components.{name}]: use a "
+                "number above 0 (1 keeps the model's probabilities)."
+            )
+        # Entity confidence (confidence.py): doc.spans[spans_key] with scores.
+        self.confidence = confidence
+        self.spans_key = spans_key
+        self.confidence_temperature = confidence_temperature
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -178,13 +201,21 @@ class DynamicTransferNER(TrainablePipe):
         found: List[EntitySpans] = [[] for _ in docs]
         names = self.tag_names(TARGET)
         for batch in self._predict_batches(self.segments(docs)):
-            emissions, start, transitions, end, mask = self.model.predict(([s for _, s in batch], TARGET))
-            paths = viterbi_decode(emissions, start, transitions, end, mask)
-            for (i, segment), path in zip(batch, paths):
-                tags = [names[t] for t in path]
-                for s, e, label in spans_from_tags(tags, self.cfg["tag_scheme"]):
-                    found[i].append((segment.start + s, segment.start + e, label))
+            outputs = self.model.predict(([s for _, s in batch], TARGET))
+            paths = viterbi_decode(*outputs)
+            spans = [spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"]) for path in paths]
+            scores = self._confidences(outputs, spans, names)
+            for (i, segment), row, row_scores in zip(batch, spans, scores):
+                for (s, e, label), score in zip(row, row_scores):
+                    found[i].append((segment.start + s, segment.start + e, label, score))
         return found
+
+    def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
+        """Each entity's CRF probability; None everywhere when confidence is off
+        (then nothing is computed)."""
+        if not self.confidence:
+            return [[None] * len(row) for row in spans]
+        return entity_confidences(outputs, spans, names, self.cfg["tag_scheme"], self.confidence_temperature)
 
     def _predict_batches(self, indexed: Iterable[Tuple[int, Span]]) -> Iterator[List[Tuple[int, Span]]]:
         """Group segments into forward passes of at most PREDICT_BATCH_TOKENS
@@ -204,7 +235,9 @@ class DynamicTransferNER(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[EntitySpans]) -> None:
         for doc, spans in zip(docs, predictions):
-            predicted = [Span(doc, s, e, label=label) for s, e, label in spans]
+            predicted = [Span(doc, s, e, label=label) for s, e, label, _ in spans]
+            if self.confidence:
+                set_scored_spans(doc, self.spans_key, predicted, [score for *_, score in spans])
             if self.keep_existing_ents and doc.ents:
                 taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
                 predicted = list(doc.ents) + [

@@ -66,3 +66,97 @@ def test_span_marginals_match_brute_force(scheme, length, seed, scale):
     for candidate, p in zip(candidates, got.tolist()):
         assert abs(p - expected.get(candidate, 0.0)) < 1e-9, candidate
     assert any(p > 0 for p in expected.values())
+
+
+# The component
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from test_component import trained_target_nlp
+from spacy_dtn.confidence import entity_confidences
+from spacy_dtn.pytorch_tagger import TARGET
+
+TEXTS = ["Patients with diabetes received therapy .", "She developed renal failure after surgery .",
+         "No signs of asthma were found ."]
+
+
+@pytest.fixture(scope="module")
+def trained(corpus_dir):
+    return trained_target_nlp(corpus_dir)[0]
+
+
+def assert_matches_brute_force(ner, doc):
+    """Every span and label of the doc: the component's confidence function
+    against enumeration over the model's own CRF scores."""
+    names = ner.tag_names(TARGET)
+    outputs = ner.model.predict(([doc[:]], TARGET))
+    emissions, start, transitions, end, mask = (x.double() if x.is_floating_point() else x for x in outputs)
+    expected = brute_force_span_probs(emissions[0], start, transitions, end, len(doc), names, ner.cfg["tag_scheme"])
+    candidates = [(s, e, label) for s in range(len(doc)) for e in range(s + 1, len(doc) + 1) for label in ner.labels]
+    (got,) = entity_confidences(outputs, [candidates], names, ner.cfg["tag_scheme"])
+    assert max(abs(p - expected.get(c, 0.0)) for c, p in zip(candidates, got)) < 1e-4
+    assert any(p > 0.01 for p in got)
+
+
+def test_entities_get_their_crf_probability(trained):
+    ner = trained.get_pipe("ner")
+    docs = list(trained.pipe(TEXTS))
+    assert any(doc.ents for doc in docs)
+    for doc in docs:
+        group = doc.spans[ner.spans_key]
+        assert [(s.start, s.end, s.label_) for s in group] == [(e.start, e.end, e.label_) for e in doc.ents]
+        assert [e._.confidence for e in doc.ents] == pytest.approx(list(group.attrs["scores"]))
+        assert all(0.0 <= e._.confidence <= 1.0 for e in doc.ents)
+        assert_matches_brute_force(ner, doc)
+
+
+def test_confidence_off_computes_nothing(trained, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed a confidence")
+
+    monkeypatch.setattr("spacy_dtn.ner_component.entity_confidences", refuse)
+    ner = trained.get_pipe("ner")
+    with pytest.raises(AssertionError, match="computed a confidence"):
+        list(trained.pipe(TEXTS))
+    monkeypatch.setattr(ner, "confidence", False)
+    docs = list(trained.pipe(TEXTS))
+    assert any(doc.ents for doc in docs)
+    assert all(ner.spans_key not in doc.spans and e._.confidence is None for doc in docs for e in doc.ents)
+
+
+def test_temperature_flattens_and_survives_save(trained, tmp_path):
+    """A temperature set in the config is saved with the pipeline; above 1 it
+    pulls the confidences towards uncertainty without changing the entities."""
+    def confidences(nlp):
+        return [[(e.start, e.end, e._.confidence) for e in doc.ents] for doc in nlp.pipe(TEXTS)]
+
+    trained.to_disk(tmp_path / "plain")
+    plain = spacy.load(tmp_path / "plain")
+    assert confidences(plain) == confidences(trained)
+    hot = spacy.load(tmp_path / "plain", config={"components.ner.confidence_temperature": 3.0})
+    hot.to_disk(tmp_path / "hot")
+    reloaded = spacy.load(tmp_path / "hot")
+    assert reloaded.get_pipe("ner").confidence_temperature == 3.0
+    before, after = confidences(plain), confidences(reloaded)
+    assert [[s[:2] for s in doc] for doc in before] == [[s[:2] for s in doc] for doc in after]
+    pairs = [(b[2], a[2]) for doc_b, doc_a in zip(before, after) for b, a in zip(doc_b, doc_a) if b[2] > 0.5]
+    assert pairs and all(a < b for b, a in pairs)
+
+
+def test_scores_survive_docbin(trained, tmp_path):
+    docs = list(trained.pipe(TEXTS))
+    DocBin(docs=docs).to_disk(tmp_path / "docs.spacy")
+    loaded = list(DocBin().from_disk(tmp_path / "docs.spacy").get_docs(trained.vocab))
+    key = trained.get_pipe("ner").spans_key
+    for doc, back in zip(docs, loaded):
+        assert list(back.spans[key].attrs["scores"]) == list(doc.spans[key].attrs["scores"])
+        assert [e._.confidence for e in back.ents] == [e._.confidence for e in doc.ents]
+    assert any(e._.confidence is not None for doc in loaded for e in doc.ents)
+
+
+def test_multiprocess_pipe_keeps_scores(trained):
+    single = [[e._.confidence for e in doc.ents] for doc in trained.pipe(TEXTS * 3, batch_size=2)]
+    multi = [[e._.confidence for e in doc.ents] for doc in trained.pipe(TEXTS * 3, batch_size=2, n_process=2)]
+    assert multi == single and any(single)
