@@ -38,8 +38,6 @@ Outcome = Tuple[float, bool]
 
 def expected_calibration_error(outcomes: Sequence[Outcome], bins: int = BINS) -> float:
     """Count-weighted mean |accuracy - confidence| over equal-width bins."""
-    if not outcomes:
-        raise ValueError("No predicted entities to measure calibration on: is the corpus empty?")
     return sum(len(b) * abs(acc - conf) for b, conf, acc in reliability_bins(outcomes, bins)) / len(outcomes)
 
 
@@ -111,8 +109,11 @@ def golden_section(f: Callable[[float], float], low: float, high: float, toleran
     return (low + high) / 2
 
 
-def fit_temperature(dev: CalibrationSet) -> float:
-    """The temperature that minimises the dev log loss of the outcomes."""
+def fit_temperature(dev: CalibrationSet) -> Optional[float]:
+    """The temperature that minimises the dev log loss of the outcomes; None
+    when the pipeline finds no entity in the dev data (nothing to fit)."""
+    if not dev.outcomes(1.0):
+        return None
     return math.exp(golden_section(lambda log_t: log_loss(dev.outcomes(math.exp(log_t))), *LOG_T_RANGE, LOG_T_TOLERANCE))
 
 
@@ -122,14 +123,16 @@ def calibration_report(sets: Dict[str, CalibrationSet], temperatures: Dict[str, 
     for corpus, data in sets.items():
         for setting, temperature in temperatures.items():
             outcomes = data.outcomes(temperature)
-            report.setdefault(corpus, {})[setting] = {
-                "temperature": temperature,
-                "ece": expected_calibration_error(outcomes),
-                "log_loss": log_loss(outcomes),
-                "entities": len(outcomes),
-                "accuracy": sum(r for _, r in outcomes) / len(outcomes),
-                "bins": [{"confidence": c, "accuracy": a, "count": len(b)} for b, c, a in reliability_bins(outcomes)],
-            }
+            result = {"temperature": temperature, "entities": len(outcomes), "ece": None, "log_loss": None,
+                      "accuracy": None, "bins": []}
+            if outcomes:
+                result.update(
+                    ece=expected_calibration_error(outcomes),
+                    log_loss=log_loss(outcomes),
+                    accuracy=sum(r for _, r in outcomes) / len(outcomes),
+                    bins=[{"confidence": c, "accuracy": a, "count": len(b)} for b, c, a in reliability_bins(outcomes)],
+                )
+            report.setdefault(corpus, {})[setting] = result
     return report
 
 
@@ -146,7 +149,7 @@ def reliability_diagram(report: Dict[str, Dict], path: Path) -> None:
         for setting, result in settings.items():
             bins = result["bins"]
             ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
-                    label=f"{setting} (T={result['temperature']:.2f}, ECE={result['ece']:.3f})")
+                    label=f"{setting} (T={result['temperature']:.2f}, ECE={_number(result['ece'])})")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence (bin mean)")
@@ -157,6 +160,10 @@ def reliability_diagram(report: Dict[str, Dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _number(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def read_gold(path: Path, nlp: Language) -> List[Doc]:
@@ -183,6 +190,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sets = {name: CalibrationSet(nlp, ner, read_gold(path, nlp)) for name, path in corpora.items()}
     before = ner.confidence_temperature
     fitted = fit_temperature(sets["dev"])
+    if fitted is None:
+        print(f"warning: no entity predicted in {args.dev}: nothing to fit; the temperature stays {before}")
+        fitted = before
     report = calibration_report(sets, {"before": before, "after": fitted})
     tuned = spacy.load(args.model, config={f"components.{ner.name}.confidence_temperature": fitted})
     tuned.to_disk(args.output)
@@ -192,6 +202,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.plot:
         reliability_diagram(report, args.plot)
     for corpus, settings in report.items():
-        print(f"{corpus}: " + ", ".join(f"ECE {s} (T={r['temperature']:.3f}) = {r['ece']:.4f}" for s, r in settings.items()))
+        print(f"{corpus}: " + ", ".join(f"ECE {s} (T={r['temperature']:.3f}) = {_number(r['ece'])}" for s, r in settings.items()))
     print(f"Saved the pipeline with confidence_temperature = {fitted:.4f} to {args.output}")
     return 0

@@ -24,6 +24,8 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterator, List, NamedTuple, Optional, Set
 
+from .notes import table_library
+
 OUTPUT_FORMATS = ("brat", "jsonl", "parquet")
 TMP_SUFFIX = ".annotate-tmp"
 PART_SIZE = 1000
@@ -208,27 +210,27 @@ class ParquetWriter(PartWriter):
 
     suffix = ".parquet"
 
-    def encode(self, notes: List[AnnotatedNote]) -> bytes:
-        import pyarrow
-        import pyarrow.parquet
+    def __init__(self, folder: Path, part_size: int = PART_SIZE) -> None:
+        table_library("pyarrow.parquet")  # fail before the first note, not at the first part
+        super().__init__(folder, part_size)
 
+    def encode(self, notes: List[AnnotatedNote]) -> bytes:
+        pyarrow = table_library("pyarrow")
         table = pyarrow.Table.from_pylist(
             [{"id": n.id, "entities": entity_dicts(n)} for n in notes], schema=parquet_schema()
         )
         sink = pyarrow.BufferOutputStream()
-        pyarrow.parquet.write_table(table, sink)
+        table_library("pyarrow.parquet").write_table(table, sink)
         return sink.getvalue().to_pybytes()
 
     def part_ids(self, part: Path) -> Iterator[str]:
-        import pyarrow.parquet
-
-        return iter(pyarrow.parquet.read_table(part, columns=["id"]).column("id").to_pylist())
+        table = table_library("pyarrow.parquet").read_table(part, columns=["id"])
+        return iter(table.column("id").to_pylist())
 
 
 def parquet_schema():
     """id, and entities as a list of (start, end, label, text, confidence)."""
-    import pyarrow
-
+    pyarrow = table_library("pyarrow")
     entity = pyarrow.struct([
         ("start", pyarrow.int64()), ("end", pyarrow.int64()), ("label", pyarrow.string()),
         ("text", pyarrow.string()), ("confidence", pyarrow.float64()),

@@ -13,6 +13,7 @@ field or column (converted with `str`) otherwise, `line N` / `row N` where a
 JSONL line or table row has none. Texts are exactly what is stored ("\\r"
 kept), so character offsets point into the stored text.
 """
+import importlib
 import json
 from pathlib import Path
 from typing import Iterator, NamedTuple, Optional, Union
@@ -25,6 +26,17 @@ TABLE_CHUNK = 1000
 
 class NoteInputError(ValueError):
     """An input that cannot be read at all: the message says how to fix it."""
+
+
+def table_library(name: str):
+    """pandas or pyarrow (module `name`), which CSV and Parquet need."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise NoteInputError(
+            f"CSV and Parquet notes need {name.split('.')[0]}, which is not installed: "
+            "pip install 'spacy-dtn[tables]'."
+        ) from None
 
 
 class Note(NamedTuple):
@@ -125,8 +137,7 @@ class NoteSource:
             )
 
     def _csv_chunks(self, columns):
-        import pandas
-
+        pandas = table_library("pandas")
         header = pandas.read_csv(self.path, nrows=0, encoding_errors="surrogateescape").columns
         self._table_columns(header)
         # Every value as a Python string (object dtype: pandas' Arrow strings
@@ -148,9 +159,7 @@ class NoteSource:
                 yield self._row_note(note_id, text, f"row {number}")
 
     def _dataset(self):
-        import pyarrow.dataset
-
-        dataset = pyarrow.dataset.dataset(self.path, format="parquet")
+        dataset = table_library("pyarrow.dataset").dataset(self.path, format="parquet")
         self._table_columns(dataset.schema.names)
         return dataset
 
@@ -158,8 +167,7 @@ class NoteSource:
         return self._dataset().count_rows()
 
     def _read_parquet(self) -> Iterator[Note]:
-        import pyarrow
-
+        pyarrow = table_library("pyarrow")
         number = 0
         for batch in self._dataset().to_batches(columns=[self.id_col, self.text_col], batch_size=TABLE_CHUNK):
             ids = batch.column(0).to_pylist()

@@ -160,3 +160,51 @@ def test_multiprocess_pipe_keeps_scores(trained):
     single = [[e._.confidence for e in doc.ents] for doc in trained.pipe(TEXTS * 3, batch_size=2)]
     multi = [[e._.confidence for e in doc.ents] for doc in trained.pipe(TEXTS * 3, batch_size=2, n_process=2)]
     assert multi == single and any(single)
+
+
+# Calibration
+
+import json
+
+from spacy_dtn.calibration import (
+    CalibrationSet,
+    expected_calibration_error,
+    fit_temperature,
+    golden_section,
+    log_loss,
+)
+from spacy_dtn.calibration import main as calibrate
+
+
+def test_expected_calibration_error_by_hand():
+    # Bin 9: confidence 0.95, 9 of 10 right (gap 0.05); bin 2: 0.25, 0 of 2 right (gap 0.25).
+    outcomes = [(0.95, True)] * 9 + [(0.95, False)] + [(0.25, False)] * 2
+    assert expected_calibration_error(outcomes) == pytest.approx((10 * 0.05 + 2 * 0.25) / 12)
+    assert expected_calibration_error([(0.7, True), (0.7, False), (0.3, True), (0.3, False)]) == pytest.approx(0.2)
+    assert expected_calibration_error([(1.0, True), (0.0, False)]) == 0.0
+
+
+def test_golden_section_finds_the_minimum():
+    assert golden_section(lambda x: (x - 1.3) ** 2, -3.0, 4.0, 1e-6) == pytest.approx(1.3, abs=1e-5)
+
+
+def test_fitted_temperature_minimises_dev_log_loss(trained, corpus_dir):
+    gold = list(DocBin().from_disk(corpus_dir / "target.spacy").get_docs(trained.vocab))
+    dev = CalibrationSet(trained, trained.get_pipe("ner"), gold)
+    fitted = fit_temperature(dev)
+    loss = lambda t: log_loss(dev.outcomes(t))
+    assert loss(fitted) <= min(loss(1.0), loss(fitted * 1.2), loss(fitted / 1.2))
+
+
+def test_calibrate_command_saves_the_temperature(trained, corpus_dir, tmp_path):
+    trained.to_disk(tmp_path / "model")
+    corpus = str(corpus_dir / "target.spacy")
+    args = [str(tmp_path / "model"), corpus, str(tmp_path / "calibrated"), "--test", corpus,
+            "--metrics", str(tmp_path / "calibration.json"), "--plot", str(tmp_path / "reliability.png")]
+    assert calibrate(args) == 0
+    report = json.loads((tmp_path / "calibration.json").read_text())
+    fitted = report["dev"]["after"]["temperature"]
+    assert spacy.load(tmp_path / "calibrated").get_pipe("ner").confidence_temperature == pytest.approx(fitted)
+    assert report["dev"]["before"]["temperature"] == 1.0 and report["test"]["after"]["entities"] > 0
+    assert 0.0 <= report["test"]["after"]["ece"] <= 1.0
+    assert (tmp_path / "reliability.png").read_bytes()[:4] == b"\x89PNG"

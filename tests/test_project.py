@@ -63,7 +63,9 @@ def test_all_workflow_on_tiny_data(tiny_project):
     assert set(systems["dtn"]["gates"]) == {"char_embed", "char_lstm", "word_embed", "word_lstm", "output"}
     assert 0.0 < systems["dtn"]["gates"]["word_lstm"] < 1.0
     assert "| dtn |" in (project / "reports/results.md").read_text()
-    for image in ["f1.png", "gates.png"]:
+    calibration = srsly.read_json(project / "metrics/calibration.json")
+    assert set(calibration) == {"dev", "test"} and calibration["dev"]["before"]["temperature"] == 1.0
+    for image in ["f1.png", "gates.png", "reliability.png"]:
         assert (project / "reports" / image).read_bytes()[:4] == b"\x89PNG"
     assert list((project / "packages").glob("*/dist/*.tar.gz"))
 
