@@ -99,3 +99,14 @@ def spacy_train(config: str, output: Path, *overrides: str) -> Path:
 def source_model(corpus_dir, tmp_path_factory) -> Path:
     corpus = str(corpus_dir / "source.spacy")
     return spacy_train("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
+
+
+@pytest.fixture(scope="session")
+def target_model(corpus_dir, tmp_path_factory) -> Path:
+    """A small pipeline trained on the target corpus and saved (confidence, annotate, Spark)."""
+    from test_component import trained_target_nlp
+
+    nlp, _ = trained_target_nlp(corpus_dir)
+    path = tmp_path_factory.mktemp("target_model") / "model"
+    nlp.to_disk(path)
+    return path

@@ -11,7 +11,6 @@ import pandas
 import pytest
 import spacy
 
-from test_component import trained_target_nlp
 from spacy_dtn.annotate import main
 from spacy_dtn.converters import read_brat
 from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
@@ -29,11 +28,8 @@ def note_texts(n):
 
 
 @pytest.fixture(scope="module")
-def model(corpus_dir, tmp_path_factory):
-    nlp, _ = trained_target_nlp(corpus_dir)
-    path = tmp_path_factory.mktemp("annotate_model") / "model"
-    nlp.to_disk(path)
-    return path
+def model(target_model):
+    return target_model
 
 
 def write_jsonl(path, texts):

@@ -1,13 +1,19 @@
 """Entity confidence: CRF span marginals against brute force, and the
 component's scores in doc.spans and Span._.confidence."""
 import itertools
+import json
 
+import pytest
+import spacy
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_crf import constraints_for, random_crf
+from spacy.tokens import DocBin
+from test_crf import constraints_for, random_crf, random_crf_cases
 
+from spacy_dtn.calibration import CalibrationSet, expected_calibration_error, fit_temperature, golden_section, log_loss
+from spacy_dtn.calibration import main as calibrate
+from spacy_dtn.confidence import entity_confidences
 from spacy_dtn.pytorch_crf import TaggedSpans, span_marginals
+from spacy_dtn.pytorch_tagger import TARGET
 from spacy_dtn.tag_scheme import entity_tags, extending_tag, spans_from_tags
 
 
@@ -42,13 +48,7 @@ def pin(candidates, names, scheme):
     )
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    scheme=st.sampled_from(["BIO", "BILUO"]),
-    length=st.integers(1, 4),
-    seed=st.integers(0, 10_000),
-    scale=st.floats(0.1, 5.0),
-)
+@random_crf_cases(max_examples=40, max_length=4, max_scale=5.0)
 def test_span_marginals_match_brute_force(scheme, length, seed, scale):
     names, constraints = constraints_for(scheme)
     emissions, start, transitions, end, mask = random_crf(3, length, len(names), seed)
@@ -70,21 +70,14 @@ def test_span_marginals_match_brute_force(scheme, length, seed, scale):
 
 # The component
 
-import pytest
-import spacy
-from spacy.tokens import DocBin
-
-from test_component import trained_target_nlp
-from spacy_dtn.confidence import entity_confidences
-from spacy_dtn.pytorch_tagger import TARGET
 
 TEXTS = ["Patients with diabetes received therapy .", "She developed renal failure after surgery .",
          "No signs of asthma were found ."]
 
 
 @pytest.fixture(scope="module")
-def trained(corpus_dir):
-    return trained_target_nlp(corpus_dir)[0]
+def trained(target_model):
+    return spacy.load(target_model)
 
 
 def assert_matches_brute_force(ner, doc):
@@ -164,17 +157,6 @@ def test_multiprocess_pipe_keeps_scores(trained):
 
 # Calibration
 
-import json
-
-from spacy_dtn.calibration import (
-    CalibrationSet,
-    expected_calibration_error,
-    fit_temperature,
-    golden_section,
-    log_loss,
-)
-from spacy_dtn.calibration import main as calibrate
-
 
 def test_expected_calibration_error_by_hand():
     # Bin 9: confidence 0.95, 9 of 10 right (gap 0.05); bin 2: 0.25, 0 of 2 right (gap 0.25).
@@ -190,9 +172,12 @@ def test_golden_section_finds_the_minimum():
 
 def test_fitted_temperature_minimises_dev_log_loss(trained, corpus_dir):
     gold = list(DocBin().from_disk(corpus_dir / "target.spacy").get_docs(trained.vocab))
+    for doc in gold[::3]:  # a third of the entities become wrong: the best temperature is not at a bound
+        doc.ents = []
     dev = CalibrationSet(trained, trained.get_pipe("ner"), gold)
     fitted = fit_temperature(dev)
     loss = lambda t: log_loss(dev.outcomes(t))
+    assert 0.2 < fitted < 5.0 and fitted != pytest.approx(1.0, abs=0.05)
     assert loss(fitted) <= min(loss(1.0), loss(fitted * 1.2), loss(fitted / 1.2))
 
 

@@ -4,8 +4,7 @@ import pandas
 import pytest
 import spacy
 
-from test_annotate import SENTENCES, note_texts
-from test_component import trained_target_nlp
+from test_annotate import note_texts
 
 pyspark = pytest.importorskip("pyspark", reason="needs the spark extra: pip install -e '.[spark]'")
 
@@ -22,11 +21,8 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def model(corpus_dir, tmp_path_factory):
-    nlp, _ = trained_target_nlp(corpus_dir)
-    path = tmp_path_factory.mktemp("spark_model") / "model"
-    nlp.to_disk(path)
-    return path
+def model(target_model):
+    return target_model
 
 
 def pipe_entities(model, texts):
