@@ -16,7 +16,7 @@ of 2 to 6 consecutive sentences (seeded), one sentence per line; the first
 Each engine runs as its own `annotate` command, timed end to end (start-up,
 model load and Spark's JVM included) with the peak resident memory of the
 command's whole process tree (the sum over its processes, sampled every 0.1
-s). The engines take turns, `--repeats` rounds, and the median is kept, so a
+s) and the CPU seconds the tree used. The engines take turns, `--repeats` rounds, and the median is kept, so a
 ratio between engines is measured under the same conditions. The machine's
 load average is recorded before and after each run: other jobs on a shared
 machine slow everything down and distort ratios.
@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Tuple
 
 import srsly
 
@@ -94,10 +94,12 @@ def make_notes(count: int, seed: int = 0) -> List[str]:
     return notes
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc)."""
+def process_tree(root: int) -> Dict[int, Tuple[int, float]]:
+    """Resident bytes and CPU seconds so far of a process and all its
+    descendants, by pid (from /proc)."""
     children: Dict[int, List[int]] = {}
-    rss: Dict[int, int] = {}
+    stats: Dict[int, Tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -105,27 +107,32 @@ def tree_rss(root: int) -> int:
             stat = (entry / "stat").read_text()
             fields = stat[stat.rindex(")") + 2 :].split()
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            stats[int(entry.name)] = (int(fields[21]) * os.sysconf("SC_PAGE_SIZE"), (int(fields[11]) + int(fields[12])) / tick)
         except (OSError, ValueError):
             continue
-    total, todo = 0, [root]
+    tree, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        if pid in stats:
+            tree[pid] = stats[pid]
         todo += children.get(pid, [])
-    return total
+    return tree
 
 
 def timed_run(cmd: List[str]) -> Dict[str, float]:
-    """Wall time and peak tree RSS of a command; fails loudly if it fails."""
+    """Wall time, peak tree RSS and CPU seconds (the last sample of each
+    process of the tree) of a command; fails loudly if it fails."""
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     peak = [0]
+    cpu: Dict[int, float] = {}
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            tree = process_tree(proc.pid)
+            peak[0] = max(peak[0], sum(rss for rss, _ in tree.values()))
+            cpu.update({pid: seconds for pid, (_, seconds) in tree.items()})
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample)
@@ -135,7 +142,7 @@ def timed_run(cmd: List[str]) -> Dict[str, float]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return {"seconds": seconds, "peak_rss_mb": peak[0] / 2**20, "load_before": load_before,
+    return {"seconds": seconds, "cpu_seconds": sum(cpu.values()), "peak_rss_mb": peak[0] / 2**20, "load_before": load_before,
             "load_after": os.getloadavg()[0], "summary": out.decode().strip().splitlines()[-1]}
 
 
@@ -155,6 +162,7 @@ def engine_speed(model: str, notes_path: Path, notes: int, words: int, repeats: 
         out.append({
             "engine": name, "seconds": seconds, "notes_per_s": notes / seconds, "words_per_s": words / seconds,
             "speedup": base / seconds, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[name]),
+            "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs[name]),
             "runs": runs[name],
         })
     return out
@@ -212,10 +220,12 @@ def main() -> int:
 
 
 def markdown(record: Dict) -> str:
-    lines = ["| engine | notes/s | words/s | speed-up | peak memory (MB) | load avg before/after |", "|---|---|---|---|---|---|"]
+    lines = ["| engine | notes/s | words/s | speed-up | CPU s | peak memory (MB) | load avg before/after |",
+             "|---|---|---|---|---|---|---|"]
     for e in record["engines"]:
         loads = "; ".join(f"{r['load_before']:.1f}/{r['load_after']:.1f}" for r in e["runs"])
-        lines.append(f"| {e['engine']} | {e['notes_per_s']:.1f} | {e['words_per_s']:.0f} | {e['speedup']:.2f}x | {e['peak_rss_mb']:.0f} | {loads} |")
+        lines.append(f"| {e['engine']} | {e['notes_per_s']:.1f} | {e['words_per_s']:.0f} | {e['speedup']:.2f}x | "
+                     f"{e['cpu_seconds']:.0f} | {e['peak_rss_mb']:.0f} | {loads} |")
     c = record["confidence"]
     lines += ["", "| confidence | words/s | words/CPU-s |", "|---|---|---|"]
     lines += [f"| {k} | {c[k]['words_per_s']:.0f} | {c[k]['words_per_cpu_s']:.0f} |" for k in ("off", "on")]

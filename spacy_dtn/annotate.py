@@ -17,11 +17,13 @@ Policy:
 """
 import argparse
 import html
+import multiprocessing
 import random
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import spacy
 from spacy import displacy, util
@@ -62,19 +64,69 @@ def load_pipeline(model: str, gpu_id: int = -1) -> Language:
     return nlp
 
 
+# Pipelines loaded in this process, by name: worker processes and Spark's
+# Python workers load one once and keep it; a forked worker inherits its parent's.
+_PIPELINES: Dict[str, Language] = {}
+
+
+def cached_pipeline(model: str, gpu_id: int = -1) -> Language:
+    if model not in _PIPELINES:
+        _PIPELINES[model] = load_pipeline(model, gpu_id)
+    return _PIPELINES[model]
+
+
 def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
     """doc.ents with their confidence (None for entities of other components)."""
     found = [Entity(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents]
     return [e for e in found if e.confidence is None or e.confidence >= min_confidence]
 
 
+def tag_texts(model: str, texts: Sequence[Optional[str]], min_confidence: float = 0.0) -> List[Optional[List[Entity]]]:
+    """The entities of each text, tagged as one batch; None for a text the
+    pipeline cannot take (none, empty, longer than its max_length). Only
+    these small tuples leave a worker: no Doc is serialized."""
+    nlp = cached_pipeline(model)
+    usable = [isinstance(t, str) and 0 < len(t) <= nlp.max_length for t in texts]
+    docs = iter(nlp.pipe([t for t, ok in zip(texts, usable) if ok], batch_size=max(len(texts), 1)))
+    return [entities(next(docs), min_confidence) if ok else None for ok in usable]
+
+
+def start_worker() -> None:
+    # One torch thread per worker: the workers already use the cores.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def tag_batches(
+    model: str, batches: Iterable[List[Note]], n_process: int, min_confidence: float
+) -> Iterator[Tuple[List[Note], List[Optional[List[Entity]]]]]:
+    """Each batch with its entities, in order: here, or in `n_process` worker
+    processes with a few batches in flight (the input is read as it goes)."""
+    if n_process == 1:
+        for batch in batches:
+            yield batch, tag_texts(model, [note.text for note in batch], min_confidence)
+        return
+    pending: Deque = deque()
+    with multiprocessing.Pool(n_process, initializer=start_worker) as pool:
+        for batch in batches:
+            pending.append((batch, pool.apply_async(tag_texts, (model, [n.text for n in batch], min_confidence))))
+            if len(pending) > 2 * n_process:
+                batch, result = pending.popleft()
+                yield batch, result.get()
+        while pending:
+            batch, result = pending.popleft()
+            yield batch, result.get()
+
+
 def annotate_notes(
-    nlp: Language,
+    model: str,
     notes: Iterable[Note],
     writer,
     *,
     n_process: int = 1,
     batch_size: int = 64,
+    gpu_id: int = -1,
     min_confidence: float = 0.0,
     progress: Optional[tqdm] = None,
     sample: Optional["Sample"] = None,
@@ -83,6 +135,7 @@ def annotate_notes(
     """Annotate the notes not `done` (default: those the writer holds) and write them."""
     summary = Summary()
     done = writer.done_ids() if done is None else done
+    nlp = cached_pipeline(model, gpu_id)  # here first: a bad MODEL fails before any worker starts
 
     def fail(note_id: str, reason: str) -> None:
         summary.failed += 1
@@ -101,32 +154,32 @@ def annotate_notes(
             else:
                 yield note
 
-    def todo() -> Iterator[Tuple[str, Tuple[str, bool]]]:
+    def todo() -> Iterator[List[Note]]:
         """Whole batches: one with a note still to do is tagged again in full, so
         that every note is tagged in the same batch as in one uninterrupted run
         (a forward pass's floats depend a little on what else is in it)."""
         for batch in util.minibatch(usable(), batch_size):
             if all(note.id in done for note in batch):
                 summary.skipped += len(batch)
-                continue
-            for note in batch:
-                yield note.text, (note.id, note.id in done)
+            else:
+                yield batch
 
-    for doc, (note_id, already) in nlp.pipe(todo(), as_tuples=True, n_process=n_process, batch_size=batch_size):
-        if already:
-            summary.skipped += 1
-            continue
-        note = AnnotatedNote(note_id, doc.text, entities(doc, min_confidence))
-        try:
-            writer.write(note)
-        except NoteWriteError as err:
-            fail(note_id, str(err))
-            continue
-        summary.annotated += 1
-        if sample is not None:
-            sample.offer(note)
-        if progress is not None:
-            progress.update(1)
+    for batch, found in tag_batches(model, todo(), n_process, min_confidence):
+        for note, note_entities in zip(batch, found):
+            if note.id in done:
+                summary.skipped += 1
+                continue
+            annotated = AnnotatedNote(note.id, note.text, note_entities)
+            try:
+                writer.write(annotated)
+            except NoteWriteError as err:
+                fail(note.id, str(err))
+                continue
+            summary.annotated += 1
+            if sample is not None:
+                sample.offer(annotated)
+            if progress is not None:
+                progress.update(1)
     writer.close()
     return summary
 
@@ -167,12 +220,11 @@ def run_local(args: argparse.Namespace) -> Summary:
     # Parts end on batch boundaries, so a resumed run batches as the first did.
     part_size = -(-args.part_size // args.batch_size) * args.batch_size
     writer = open_writer(args.output, output_format, part_size)
-    nlp = load_pipeline(args.model, args.gpu_id)
     sample = Sample(args.html_notes) if args.html else None
     done = writer.done_ids()
     with tqdm(total=max(source.total - len(done), 0), unit="note", desc="annotate", dynamic_ncols=True) as progress:
         summary = annotate_notes(
-            nlp, source, writer, n_process=args.n_process, batch_size=args.batch_size,
+            args.model, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
             min_confidence=args.min_confidence, progress=progress, sample=sample, done=done,
         )
     if sample is not None:

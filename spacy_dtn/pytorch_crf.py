@@ -1,5 +1,5 @@
 """Linear-chain CRF over padded batches: log-likelihood, constrained Viterbi
-and span marginals (forward-backward).
+and span marginals.
 
 The CRF has no parameters of its own here: the transition scores live in the
 tagger module (so the torch optimiser step of the wrapped model updates them),
@@ -34,36 +34,14 @@ class TagConstraints(torch.nn.Module):
         )
 
 
-def forward_scores(emissions: Tensor, start: Tensor, transitions: Tensor, mask: Tensor) -> Tensor:
-    """Forward algorithm in log space: alpha (B, T, K), the log total weight of
-    the paths over tokens 0..t that end in tag k (its emission included).
-    Padded steps repeat the last real step, so alpha[:, -1] ends every row."""
-    alpha = start + emissions[:, 0]
-    alphas = [alpha]
-    for t in range(1, emissions.shape[1]):
-        step = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[:, t]
-        alpha = torch.where(mask[:, t : t + 1], step, alpha)
-        alphas.append(alpha)
-    return torch.stack(alphas, dim=1)
-
-
-def backward_scores(emissions: Tensor, transitions: Tensor, end: Tensor, mask: Tensor) -> Tensor:
-    """Backward algorithm in log space: beta (B, T, K), the log total weight of
-    the rest of the row after tag k at token t (end score included)."""
-    beta = end.expand(emissions.shape[0], -1)
-    betas = [beta]
-    for t in range(emissions.shape[1] - 2, -1, -1):
-        step = torch.logsumexp(transitions + (emissions[:, t + 1] + beta).unsqueeze(1), dim=2)
-        beta = torch.where(mask[:, t + 1 : t + 2], step, end.expand_as(step))
-        betas.append(beta)
-    return torch.stack(betas[::-1], dim=1)
-
-
 def log_partition(
     emissions: Tensor, start: Tensor, transitions: Tensor, end: Tensor, mask: Tensor
 ) -> Tensor:
-    """Log partition function; emissions (B, T, K), mask (B, T) -> (B,)."""
-    alpha = forward_scores(emissions, start, transitions, mask)[:, -1]
+    """Forward algorithm in log space; emissions (B, T, K), mask (B, T) -> (B,)."""
+    alpha = start + emissions[:, 0]
+    for t in range(1, emissions.shape[1]):
+        step = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[:, t]
+        alpha = torch.where(mask[:, t : t + 1], step, alpha)
     return torch.logsumexp(alpha + end, dim=1)
 
 
@@ -128,27 +106,21 @@ def span_marginals(
     emissions: Tensor, start: Tensor, transitions: Tensor, end: Tensor, mask: Tensor, spans: TaggedSpans
 ) -> Tensor:
     """P(the span's tokens carry exactly its tags, and the next token not
-    `next_not`) under the CRF, (N,): the total weight of those paths
-    (forward to the first token, the pinned steps, backward from the last)
-    over the partition function. Exact, not a product of per-token maxima."""
-    alpha = forward_scores(emissions, start, transitions, mask)
-    beta = backward_scores(emissions, transitions, end, mask)
-    log_z = torch.logsumexp(alpha[:, -1] + end, dim=1)
-    offsets = torch.arange(spans.tags.shape[1], device=emissions.device)
-    positions = (spans.starts.unsqueeze(1) + offsets).clamp(max=emissions.shape[1] - 1)
-    inside = offsets < spans.lengths.unsqueeze(1)
-    emitted = emissions[spans.rows.unsqueeze(1), positions, spans.tags]
-    steps = transitions[spans.tags[:, :-1], spans.tags[:, 1:]] + emitted[:, 1:]
-    pinned = steps.masked_fill(~inside[:, 1:], 0.0).sum(1)
-    first = alpha[spans.rows, spans.starts, spans.tags[:, 0]]
-    last_pos = spans.starts + spans.lengths - 1
-    last = spans.tags.gather(1, (spans.lengths - 1).unsqueeze(1)).squeeze(1)
-    rest = beta[spans.rows, last_pos, last]
-    # Where the next token must not take one tag: sum over the others explicitly.
-    nxt = (last_pos + 1).clamp(max=emissions.shape[1] - 1)
-    options = transitions[last] + emissions[spans.rows, nxt] + beta[spans.rows, nxt]
-    banned = torch.nn.functional.one_hot(spans.next_not.clamp(min=0), options.shape[1]).bool()
-    restricted = torch.logsumexp(options.masked_fill(banned, float("-inf")), dim=1)
-    has_next = mask[spans.rows, nxt] & (last_pos + 1 < emissions.shape[1])
-    rest = torch.where((spans.next_not >= 0) & has_next, restricted, rest)
-    return (first + pinned + rest - log_z[spans.rows]).exp().clamp(0.0, 1.0)
+    `next_not`) under the CRF, (N,): the partition function of each span's row
+    restricted to those paths (the constrained forward algorithm) over the
+    row's own. Exact, not a product of per-token maxima. One forward pass
+    over the B rows and the N constrained copies together."""
+    length, n_tags = emissions.shape[1:]
+    steps = torch.arange(length, device=emissions.device)
+    offset = steps - spans.starts.unsqueeze(1)  # (N, T)
+    inside = (offset >= 0) & (offset < spans.lengths.unsqueeze(1))
+    pinned = spans.tags.gather(1, offset.clamp(0, spans.tags.shape[1] - 1))
+    tags = torch.arange(n_tags, device=emissions.device)
+    allowed = ~inside.unsqueeze(2) | (tags == pinned.unsqueeze(2))
+    after = (offset == spans.lengths.unsqueeze(1)) & (spans.next_not >= 0).unsqueeze(1)
+    allowed &= ~(after.unsqueeze(2) & (tags == spans.next_not.view(-1, 1, 1)))
+    constrained = emissions[spans.rows].masked_fill(~allowed, float("-inf"))
+    log_z = log_partition(
+        torch.cat([emissions, constrained]), start, transitions, end, torch.cat([mask, mask[spans.rows]])
+    )
+    return (log_z[emissions.shape[0] :] - log_z[spans.rows]).exp().clamp(0.0, 1.0)

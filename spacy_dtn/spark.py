@@ -17,12 +17,12 @@ Needs `pip install "spacy-dtn[spark]"` and a Java runtime.
 """
 import os
 import sys
-from functools import lru_cache
 from typing import Iterator, List
 
 import pandas
+from spacy import util
 
-from .annotate import Summary, entities, load_pipeline
+from .annotate import Summary, start_worker, tag_texts
 from .notes import NoteInputError
 
 ENTITY_FIELDS = (("start", "long"), ("end", "long"), ("label", "string"), ("text", "string"), ("confidence", "double"))
@@ -30,23 +30,15 @@ ENTITIES_TYPE = "array<struct<" + ",".join(f"{name}:{kind}" for name, kind in EN
 SHOWN_FAILURES = 20
 
 
-@lru_cache(maxsize=None)
-def worker_pipeline(model: str):
-    """The pipeline, loaded once per Python worker process."""
-    import torch
-
-    torch.set_num_threads(1)
-    return load_pipeline(model)
-
-
 def annotate_texts(texts: Iterator[pandas.Series], model: str, batch_size: int, min_confidence: float) -> Iterator[pandas.Series]:
     """The body of the pandas UDF: entities per text, None where there is no text."""
-    nlp = worker_pipeline(model)
-    for batch in texts:
-        usable = [isinstance(t, str) and 0 < len(t) <= nlp.max_length for t in batch]
-        docs = iter(nlp.pipe((t for t, ok in zip(batch, usable) if ok), batch_size=batch_size))
-        rows = [[e._asdict() for e in entities(next(docs), min_confidence)] if ok else None for ok in usable]
-        yield pandas.Series(rows, index=batch.index, dtype=object)
+    start_worker()
+    for series in texts:
+        rows = []
+        for batch in util.minibatch(series.tolist(), batch_size):
+            found = tag_texts(model, batch, min_confidence)
+            rows += [None if ents is None else [e._asdict() for e in ents] for ents in found]
+        yield pandas.Series(rows, index=series.index, dtype=object)
 
 
 def annotate(df, model: str, text_col: str = "text", *, output_col: str = "entities", batch_size: int = 64, min_confidence: float = 0.0):
