@@ -20,7 +20,8 @@ from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from .pytorch_tagger import SHARABLE_LAYERS
+from .plan import SHARABLE_LAYERS
+from .tagger_model import transfer_spec
 
 
 def scheme_name(shared: Sequence[str]) -> str:
@@ -39,7 +40,7 @@ def _ner_model_config(config: Path) -> Dict[str, object]:
 
 def _layers(model_config: Dict[str, object]) -> List[str]:
     """The sharable layers of an architecture config (built, not initialized)."""
-    return list(util.registry.resolve({"model": model_config})["model"].attrs["plan"])
+    return list(transfer_spec(util.registry.resolve({"model": model_config})["model"]).plan)
 
 
 def sharable_layers(config: Path) -> List[str]:

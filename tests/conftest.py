@@ -8,6 +8,11 @@ from typing import List, Tuple
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import Adam
+
+from spacy_dtn.plan import TARGET
+from spacy_dtn.transfer_corpus import mark_task
 
 Sentence = List[Tuple[str, str]]  # (word, BIO tag)
 
@@ -99,3 +104,36 @@ def spacy_train(config: str, output: Path, *overrides: str) -> Path:
 def source_model(corpus_dir, tmp_path_factory) -> Path:
     corpus = str(corpus_dir / "source.spacy")
     return spacy_train("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
+
+
+# Small BiLSTM-CRF sizes: fast enough for unit tests, big enough to learn the toy corpora.
+SMALL_SETTINGS = {
+    "@misc": "spacy_dtn.TaggerSettings.v1", "char_rows": 60, "char_width": 8, "char_hidden": 8,
+    "word_rows": 500, "word_width": 16, "word_hidden": 16, "dropout": 0.1,
+}
+
+
+def make_nlp(architecture: dict) -> spacy.Language:
+    """A blank pipeline with one dtn_ner named "ner" of this architecture, small settings."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner", name="ner", config={"model": {**architecture, "settings": SMALL_SETTINGS}})
+    return nlp
+
+
+def examples(nlp, path: Path, task: str) -> List[Example]:
+    return [mark_task(Example(nlp.make_doc(d.text), d), task) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]
+
+
+def trained_target_nlp(corpus_dir: Path):
+    """A DTN trained on the toy target alone until it predicts entities, and its texts."""
+    nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": ["word_lstm"]})
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.initialize(lambda: target)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(target, sgd=optimizer)
+    return nlp, [eg.reference.text for eg in target]
+
+
+def entities(docs) -> List[List[Tuple[int, int, str]]]:
+    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]

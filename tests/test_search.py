@@ -2,7 +2,7 @@
 import srsly
 
 from conftest import CONFIGS
-from spacy_dtn.pytorch_tagger import SHARABLE_LAYERS, VECTOR_LAYERS
+from spacy_dtn.plan import SHARABLE_LAYERS, VECTOR_LAYERS
 from spacy_dtn.search import all_schemes, run_search, scheme_name, scheme_overrides
 
 

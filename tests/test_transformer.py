@@ -13,7 +13,7 @@ from spacy.training import Example
 from thinc.api import Adam
 
 from conftest import spacy_train
-from spacy_dtn.pytorch_tagger import SHARED, SOURCE, TARGET, VECTOR_LAYERS
+from spacy_dtn.plan import SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.tagger_model import get_torch_module
