@@ -1,5 +1,6 @@
-"""The gate scores: `gate_<layer>` is the mean gate of a layer on the scored
-docs, how much of the layer the target takes from the shared copy.
+"""The gate scores of a saved pipeline, as the report shows them: `gate_<layer>`
+is the mean gate of a layer on the dev docs, how much of the layer the target
+takes from the shared copy.
 
 Policy: only a layer the architecture gates has a gate, and only in a
 pipeline trained with a source task (without one every layer is the
@@ -7,7 +8,7 @@ target's own). A shared layer is not a gate at 1 nor a private one a gate at
 0; where the reason a layer has no gate is known it is said in words (the
 output layer is private when source and target have different labels).
 Read from a saved pipeline's files (config.cfg, meta.json, the component's
-cfg) without torch, so the report needs neither a model nor a forward pass.
+cfg), so the report neither builds nor loads a model.
 """
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -15,10 +16,13 @@ from typing import Dict, List, Optional, Tuple
 import srsly
 from spacy import util
 
-GATE_SCORE_PREFIX = "gate_"
+from .plan import GATE_SCORE_PREFIX
+from .saved_format import parse_saved_cfg
+
 FACTORY = "dtn_ner"
 OUTPUT_LAYER = "output"
 LABELS_DIFFER = "private (label sets differ)"
+NOT_SCORED = "gated, not scored"  # a pipeline saved without `spacy train`'s scores in meta.json
 
 
 def saved_gates(model_dir: Path) -> Tuple[Dict[str, float], Dict[str, str]]:
@@ -28,8 +32,9 @@ def saved_gates(model_dir: Path) -> Tuple[Dict[str, float], Dict[str, str]]:
     name = dtn_component(config)
     if name is None:
         return {}, {}
-    cfg = srsly.read_json(model_dir / name / "cfg")
-    if not cfg.get("source_labels"):
+    cfg_path = model_dir / name / "cfg"
+    cfg = parse_saved_cfg(cfg_path.read_text(encoding="utf8"), str(cfg_path))
+    if not cfg["source_labels"]:
         return {}, {}
     model = config["components"][name]["model"]
     performance = srsly.read_json(model_dir / "meta.json").get("performance", {})
@@ -37,9 +42,11 @@ def saved_gates(model_dir: Path) -> Tuple[Dict[str, float], Dict[str, str]]:
     # gated layers come from the architecture, not from the keys.
     gated = list(model.get("gated", []))
     gates = {layer: performance[GATE_SCORE_PREFIX + layer] for layer in gated if GATE_SCORE_PREFIX + layer in performance}
+    notes = {layer: NOT_SCORED for layer in gated if layer not in gates}
     output_private = OUTPUT_LAYER not in gated + list(model.get("shared", []))
-    differ = sorted(cfg["labels"]) != sorted(cfg["source_labels"])
-    return gates, {OUTPUT_LAYER: LABELS_DIFFER} if output_private and differ else {}
+    if output_private and sorted(cfg["labels"]) != sorted(cfg["source_labels"]):
+        notes[OUTPUT_LAYER] = LABELS_DIFFER
+    return gates, notes
 
 
 def dtn_component(config: Dict) -> Optional[str]:

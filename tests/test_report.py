@@ -8,7 +8,8 @@ import pytest
 import srsly
 
 from conftest import CONFIGS
-from spacy_dtn.gate_scores import GATE_SCORE_PREFIX, LABELS_DIFFER, saved_gates
+from spacy_dtn.gate_scores import LABELS_DIFFER, NOT_SCORED, saved_gates
+from spacy_dtn.plan import GATE_SCORE_PREFIX
 from spacy_dtn.report import main, markdown, system_record
 from spacy_dtn.tables import markdown_table
 
@@ -54,6 +55,14 @@ def test_only_gated_layers_have_gates(tmp_path):
     assert saved_gates(same_labels) == (GATES, {})
     assert saved_gates(scheme) == ({}, {"output": LABELS_DIFFER})
     assert saved_gates(no_source) == ({}, {})
+
+
+def test_gates_of_a_pipeline_saved_without_scores():
+    """The DTN pipeline saved by 0.1.0 (tests/fixtures/saved_v0_1) was saved by
+    nlp.to_disk, so its meta.json has no scores: its gated layers say so."""
+    pipeline = Path(__file__).parent / "fixtures" / "saved_v0_1" / "pipeline"
+    gated = ["char_embed", "char_lstm", "word_embed", "word_lstm"]
+    assert saved_gates(pipeline) == ({}, {**{layer: NOT_SCORED for layer in gated}, "output": LABELS_DIFFER})
 
 
 def test_report_shows_a_dash_where_a_system_has_no_gate(tmp_path):

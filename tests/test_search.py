@@ -20,10 +20,12 @@ def test_all_schemes_counts():
 
 def test_scheme_layers_come_from_the_config_architecture():
     """scheme.cfg searches the BiLSTM-CRF's layers; dtn_trf.cfg the layers above
-    the transformer, with its gates switched off."""
-    assert scheme_overrides(CONFIGS / "scheme.cfg") == {"layers": list(SHARABLE_LAYERS), "fixed": {}}
+    the transformer; both with their gates switched off (both architectures have `gated`)."""
+    fixed = {"components.ner.model.gated": []}
+    assert scheme_overrides(CONFIGS / "scheme.cfg") == {"layers": list(SHARABLE_LAYERS), "fixed": fixed}
+    assert scheme_overrides(CONFIGS / "dtn.cfg") == {"layers": list(SHARABLE_LAYERS), "fixed": fixed}
     trf = scheme_overrides(CONFIGS / "dtn_trf.cfg")
-    assert trf == {"layers": list(VECTOR_LAYERS), "fixed": {"components.ner.model.gated": []}}
+    assert trf == {"layers": list(VECTOR_LAYERS), "fixed": fixed}
     assert len(all_schemes(False, trf["layers"])) == 4
 
 
