@@ -1,7 +1,5 @@
 """Tiny hand-written corpora: a source with Chemical and Disease, a target with
 Disease only (different label sets, as in BC5CDR -> NCBI-disease)."""
-import subprocess
-import sys
 from pathlib import Path
 from typing import List, Tuple
 
@@ -12,6 +10,7 @@ from spacy.training import Example
 from thinc.api import Adam
 
 from spacy_dtn.plan import TARGET
+from spacy_dtn.runs import train_in_subprocess
 from spacy_dtn.transfer_corpus import mark_task
 
 Sentence = List[Tuple[str, str]]  # (word, BIO tag)
@@ -92,18 +91,18 @@ CONFIGS = Path(__file__).parent.parent / "configs"
 STEPS = ["--training.max_steps", "120", "--training.eval_frequency", "60"]
 
 
-def spacy_train(config: str, output: Path, *overrides: str) -> Path:
-    """`spacy train` through the CLI, as a user runs it."""
-    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(output), *STEPS, *overrides]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def train_few_steps(config: str, output: Path, *overrides: str) -> Path:
+    """`spacy train` of a shipped config for a few steps, through the CLI as a user runs
+    it; `overrides` are `--key value` pairs (a later one wins). Returns model-last."""
+    pairs = [*STEPS, *overrides]
+    train_in_subprocess(CONFIGS / config, output, {key.lstrip("-"): value for key, value in zip(pairs[::2], pairs[1::2])})
     return output / "model-last"
 
 
 @pytest.fixture(scope="session")
 def source_model(corpus_dir, tmp_path_factory) -> Path:
     corpus = str(corpus_dir / "source.spacy")
-    return spacy_train("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
+    return train_few_steps("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
 
 
 # Small BiLSTM-CRF sizes: fast enough for unit tests, big enough to learn the toy corpora.
