@@ -150,9 +150,9 @@ def test_factory_default_is_the_tuned_dtn_config():
 
 @pytest.mark.parametrize("config", ["dtn.cfg", "dtn_trf.cfg"])
 def test_default_score_weights_name_every_layer_of_the_architecture(config):
-    from spacy_dtn.search import sharable_layers
+    from spacy_dtn.search import scheme_overrides
 
     nlp = spacy.blank("en")
     nlp.add_pipe("dtn_ner")
     weights = nlp.config["training"]["score_weights"]
-    assert all(f"gate_{layer}" in weights for layer in sharable_layers(CONFIGS / config))
+    assert all(f"gate_{layer}" in weights for layer in scheme_overrides(CONFIGS / config)["layers"])
