@@ -20,6 +20,7 @@ from spacy.tokens import DocBin
 from spacy.util import registry
 
 from spacy_dtn.converters import (
+    ALL_ENTITIES_KEY,
     ConversionError,
     ConversionStats,
     convert,
@@ -218,8 +219,8 @@ def test_brat_entities_and_policy_counts(nlp):
     assert ents(docs[0]) == [
         ("chest pain", "Problem"),
         ("radiating to the left arm", "Problem"),  # T2: discontinuous, merged
-        ("Troponin-I", "Test"),  # T3 kept, nested T4 "Troponin" dropped
-        ("aspirin 81 mg", "Treatment"),  # T5 kept, nested T6 and T7 dropped
+        ("Troponin-I", "Test"),  # T3 kept, nested T4 "Troponin" in doc.spans only
+        ("aspirin 81 mg", "Treatment"),  # T5 kept, nested T6 and T7 in doc.spans only
         ("shortness of breath", "Problem"),  # T8 "shortness of breat", expanded
     ]
     assert [(e.start_char, e.end_char) for e in docs[0].ents] == [
@@ -231,8 +232,15 @@ def test_brat_entities_and_policy_counts(nlp):
         ("lisinopril", "Treatment"),  # trailing space trimmed
     ]
     assert docs[0].text == (FIXTURES / "brat" / "note1.txt").read_text()
-    assert (stats.docs_read, stats.merged_discontinuous, stats.dropped_overlap) == (2, 1, 5)
-    assert (stats.expanded_to_tokens, stats.trimmed_whitespace) == (1, 1)
+    assert stats.docs_read == 2
+    assert stats.counts == Counter(
+        merged_discontinuous=1, expanded_to_tokens=1, trimmed_whitespace=1,
+        nested=3,  # T4 in T3, T6 and T7 in T5
+        same_span_other_label=1,  # note2 T2
+        crossing=1,  # note2 "kidney injury" against "acute kidney"
+    )
+    assert [len(doc.spans[ALL_ENTITIES_KEY]) for doc in docs] == [8, 5]
+    assert ("kidney injury", "Problem") in [(s.text, s.label_) for s in docs[1].spans[ALL_ENTITIES_KEY]]
     assert stats.skipped == Counter(
         {"brat R lines": 1, "brat A lines": 1, "brat # lines": 1, ".txt files without .ann": 1}
     )
@@ -386,7 +394,8 @@ def test_i2b2_2010_release_layout(nlp):
     assert ents(record_1[8]) == []  # "a right lower / lobe infiltrate" crosses lines: dropped
     assert ents(by_line["record-2.txt", 2]) == [("Metoprolol", "treatment")]
     assert [t.text for t in record_1[7]] == "Chest x-ray showed a right lower".split()
-    assert (stats.docs_read, stats.dropped_overlap, stats.dropped_cross_line) == (9, 1, 1)
+    assert stats.docs_read == 9
+    assert stats.counts == Counter(nested=1, dropped_cross_line=1)
 
 
 def test_i2b2_2010_separate_and_flat_folders_agree(tmp_path, nlp):
@@ -497,7 +506,8 @@ def test_i2b2_xml_2014_standoff(nlp):
     assert [(e.start_char, e.end_char) for e in doc.ents][:2] == [(14, 24), (26, 49)]
     assert doc.text.startswith("\nRecord date: 2067-05-03\n")
     assert doc.user_data == {"source_file": "note-101.xml"}
-    assert (stats.docs_read, stats.dropped_overlap, stats.expanded_to_tokens) == (1, 0, 0)
+    assert stats.docs_read == 1
+    assert stats.counts == Counter()
 
 
 def test_i2b2_xml_2006_inline_records(nlp):
@@ -580,7 +590,8 @@ def test_i2b2_xml_overlapping_tags_keep_the_longest(tmp_path, nlp):
     stats = ConversionStats()
     (doc,) = read_i2b2_xml(path, nlp=nlp, stats=stats)
     assert ents(doc) == [("2067-05-03", "DATE"), ("Dr. Ngo", "DOCTOR")]
-    assert stats.dropped_overlap == 2
+    assert stats.counts == Counter(nested=2)
+    assert len(doc.spans[ALL_ENTITIES_KEY]) == 4
 
 
 @pytest.mark.parametrize(
@@ -706,9 +717,11 @@ def test_cli_subprocess_round_trip(tmp_path, nlp):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         f"{output}: 2 docs written (of 2 read); "
-        "8 entities (Problem=4, Test=2, Treatment=2); "
-        "merged_discontinuous=1, dropped_overlap=5, expanded_to_tokens=1, "
-        "trimmed_whitespace=1, dropped_cross_line=0; "
+        "8 entities in doc.ents (Problem=4, Test=2, Treatment=2), 13 in doc.spans['entities_all']; "
+        "duplicates=0 (merged, nothing lost); "
+        "in doc.spans only: same_span_other_label=1, nested=3, crossing=1; "
+        "merged_discontinuous=1, expanded_to_tokens=1, trimmed_whitespace=1, "
+        "dropped_cross_line=0, sentence_breaks_in_entities=0; "
         "skipped: .txt files without .ann=1, brat # lines=1, brat A lines=1, brat R lines=1"
     )
     docs = list(DocBin().from_disk(output).get_docs(nlp.vocab))
