@@ -29,7 +29,7 @@ def run_workflow(project: Path, args: List[str], workflow: str) -> None:
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory) -> Tuple[Path, List[str]]:
     """A copy of the project on small subsets of the shipped corpora, 20 steps per training."""
-    project = tmp_path_factory.mktemp("tiny") / "project"
+    project = tmp_path_factory.mktemp("tiny").resolve() / "project"
     project.mkdir()
     shutil.copy(ROOT / "project.yml", project)
     shutil.copytree(ROOT / "configs", project / "configs")
@@ -39,8 +39,9 @@ def tiny_project(tmp_path_factory) -> Tuple[Path, List[str]]:
                              ("NCBI-disease-IOB", "train", 400), ("NCBI-disease-IOB", "devel", 40),
                              ("NCBI-disease-IOB", "test", 40)]:
         head_sentences(ROOT / "assets" / corpus / f"{split}.tsv", tiny / f"{corpus}-{split}.tsv", n)
+    # Source paths absolute, target paths relative to the project: both must work.
     overrides = {
-        "source_train": "tiny/BC5CDR-IOB-train.tsv", "source_dev": "tiny/BC5CDR-IOB-devel.tsv",
+        "source_train": str(tiny / "BC5CDR-IOB-train.tsv"), "source_dev": str(tiny / "BC5CDR-IOB-devel.tsv"),
         "source_dev_count": 30, "target_train": "tiny/NCBI-disease-IOB-train.tsv",
         "target_dev": "tiny/NCBI-disease-IOB-devel.tsv", "target_test": "tiny/NCBI-disease-IOB-test.tsv",
         "target_fraction": 0.1, "source_steps": 20, "target_steps": 20, "eval_frequency": 10,
