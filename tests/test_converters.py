@@ -31,7 +31,7 @@ from spacy_dtn.converters import (
     subsample,
 )
 from spacy_dtn.converters.__main__ import main
-from spacy_dtn.converters.iob import tags_to_spans
+from spacy_dtn.converters.iob import spans_from_file_tags
 from spacy_dtn.converters.sentences import set_sentences
 from spacy_dtn.converters.spans import Mention, set_entities
 
@@ -115,7 +115,7 @@ def test_iob_folder_reads_every_file_in_name_order(nlp):
     ],
 )
 def test_tags_to_spans_decodes_mixed_schemes(tags, spans):
-    assert tags_to_spans([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
+    assert spans_from_file_tags([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
 
 
 def _encode(spans, n, scheme):
@@ -153,7 +153,7 @@ def entity_layouts(draw):
 def test_tags_to_spans_inverts_every_scheme(layout, scheme):
     n, spans = layout
     tags = _encode(spans, n, scheme)
-    assert tags_to_spans([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
+    assert spans_from_file_tags([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
 
 
 @pytest.mark.parametrize(

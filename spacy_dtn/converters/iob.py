@@ -103,16 +103,19 @@ def _make_doc(
     stats: ConversionStats,
 ) -> Doc:
     doc = Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
-    set_entities(doc, [Mention(*span) for span in tags_to_spans(tags, path)], stats)
+    set_entities(doc, [Mention(*span) for span in spans_from_file_tags(tags, path)], stats)
     doc.user_data["source_file"] = name
     doc.user_data["source_line"] = tags[0][1]
     stats.read_doc()
     return doc
 
 
-def tags_to_spans(tags: Sequence[Tuple[str, int]], path: Path) -> List[Tuple[int, int, str]]:
-    """Decode (tag, line number) pairs of any supported scheme into
-    (start, end, label) token spans, end exclusive."""
+def spans_from_file_tags(tags: Sequence[Tuple[str, int]], path: Path) -> List[Tuple[int, int, str]]:
+    """Decode the (tag, line number) pairs of a corpus file, in any supported
+    scheme and mixes of them, into (start, end, label) token spans, end
+    exclusive. Unlike tag_scheme.spans_from_tags (the tagger's own output, a
+    valid sequence by construction) it accepts what real files hold and says
+    where a tag is malformed."""
     spans: List[Tuple[int, int, str]] = []
     open_start: Optional[int] = None
     open_label = ""
