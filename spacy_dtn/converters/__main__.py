@@ -86,9 +86,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        report = {"format": args.format, "input": str(args.input), "output": str(args.output),
-                  "sentences": args.sentences, **stats.report()}
-        srsly.write_json(args.report, report)
+        run = {"format": args.format, "input": str(args.input), "output": str(args.output)}
+        srsly.write_json(args.report, {**run, "sentences": args.sentences, **stats.report()})
     print(f"{args.output}: {stats.summary()}")
     return 0
 
