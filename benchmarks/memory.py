@@ -4,8 +4,8 @@ steady growth after the first pass), and the peak RSS of tagging one long
 document without sentence boundaries (windows of max_segment_length tokens,
 tagged in passes of bounded size, so the peak should not grow with length).
 
-    python benchmarks/memory.py training/dtn/model-best
-    python benchmarks/memory.py            # trains a tiny pipeline first
+    python -m benchmarks.memory training/dtn/model-best
+    python -m benchmarks.memory            # trains a tiny pipeline first
 
 RSS is read from /proc/self/status (VmRSS, and VmHWM for peaks, reset through
 /proc/self/clear_refs); where that is missing, `resource` gives the peak only.

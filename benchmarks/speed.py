@@ -3,6 +3,7 @@
 Inference: `nlp.pipe` over the target test set, warm (one pass first), batch
 size 256. Training: words/s of `nlp.update` (benchmarks/train_speed.py).
 Peak RSS: the serving process's high-water mark after loading and tagging.
+All on the `--quick` setting of benchmarks/run.py (grid.QUICK).
 """
 import json
 import subprocess
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import srsly
-from run import source_model_path
 
-BENCH = Path(__file__).resolve().parent
+from .grid import QUICK, ROOT, corpus_paths, source_model_path
+
 BATCH_SIZE = 256
 MEASURED = ["dtn_sequential", "dtn_trf", "baseline", "spacy_ner_target"]
 # The source pipeline a system's training starts from (sequential transfer).
@@ -39,22 +40,24 @@ def model_mb(path: Path) -> float:
 
 
 def measure_speed(quality_path: Path, speed_path: Path) -> List[Dict]:
+    """Measure each system of MEASURED trained in the quick setting; write and return the measurements."""
+    pair, fraction, seed = QUICK
     records = srsly.read_json(quality_path)
-    quick = {r["system"]: r for r in records if r["pair"] == "BC5CDR->NCBI-disease" and r["fraction"] == 0.1 and r["seed"] == 0}
-    corpus = BENCH / "work" / "corpus" / "BC5CDR-NCBI-disease"
+    quick = {r["system"]: r for r in records if (r["pair"], r["fraction"], r["seed"]) == QUICK}
+    corpus = corpus_paths(pair, fraction, seed)
     out = []
     for system in [s for s in MEASURED if s in quick]:
-        model = BENCH.parent / quick[system]["model"]
+        model = ROOT / quick[system]["model"]
         served = json.loads(subprocess.run(
-            [sys.executable, "-c", SERVE, str(model), str(corpus / "target_test.spacy"), str(BATCH_SIZE)],
+            [sys.executable, "-c", SERVE, str(model), str(corpus["test"]), str(BATCH_SIZE)],
             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         config = model / "config.cfg"
         train = subprocess.run(
-            [sys.executable, str(BENCH / "train_speed.py"), str(config), "--steps", "100",
-             "--paths.train", str(corpus / "target_train_0.1_0.spacy"), "--paths.dev", str(corpus / "target_dev.spacy"),
-             *(["--paths.source_model", str(source_model_path(SOURCE_KIND[system], "BC5CDR->NCBI-disease", 0))]
+            [sys.executable, "-m", "benchmarks.train_speed", str(config), "--steps", "100",
+             "--paths.train", str(corpus["train"]), "--paths.dev", str(corpus["dev"]),
+             *(["--paths.source_model", str(source_model_path(SOURCE_KIND[system], pair, seed))]
                if system in SOURCE_KIND else [])],
-            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip().splitlines()[-1]
         out.append({"system": system, **served, "train_words_per_s": float(train.split("=")[-1].split()[0]),
                     "model_mb": model_mb(model), "batch_size": BATCH_SIZE})
         print(out[-1], flush=True)

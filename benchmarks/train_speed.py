@@ -1,7 +1,7 @@
 """Training throughput of a config: words per second of `nlp.update`, as
 `spacy train` runs it (the config's batcher and optimizer), without evaluation.
 
-    python benchmarks/train_speed.py configs/dtn.cfg --steps 100 \
+    python -m benchmarks.train_speed configs/dtn.cfg --steps 100 \
         --paths.train corpus/target/train.spacy --paths.dev corpus/target/dev.spacy \
         --paths.source_model training/source/model-best
 """

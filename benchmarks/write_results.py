@@ -5,9 +5,12 @@ from typing import Dict, Iterable, List, Tuple
 
 import srsly
 
+from spacy_dtn.figures import saved_figure
+from spacy_dtn.tables import markdown_table
 
 # The systems of the per-fraction comparison, in the order the targets name them.
 MAIN_SYSTEMS = ["dtn_sequential", "dtn_joint", "spacy_ner_transfer", "baseline", "spacy_ner_target", "dtn_trf"]
+DPI = 90
 
 
 def summarize(records: Iterable[Dict]) -> List[Dict]:
@@ -44,9 +47,8 @@ def targets_table(rows: List[Dict]) -> List[str]:
     lines = ["", "## Targets", "",
              "Differences in mean test F1 (points), DTN sequential minus the other system; "
              "targets: ≥ +3 over our baseline, ≥ +2 over spaCy `ner` source→target (5% to 25%), "
-             "≥ −0.5 against the fixed scheme with the best mean dev F1.", "",
-             "| pair | fraction | seeds | DTN | − baseline | − spaCy ner transfer | − best scheme by dev (which) |",
-             "|---|---|---|---|---|---|---|"]
+             "≥ −0.5 against the fixed scheme with the best mean dev F1.", ""]
+    table = []
     for (pair, fraction), setting in by_setting(rows).items():
         group = {r["system"]: r for r in setting}
         dtn = group.get("dtn_sequential")
@@ -56,9 +58,10 @@ def targets_table(rows: List[Dict]) -> List[str]:
         schemes = [r for name, r in group.items() if name.startswith("scheme:")]
         best = max(schemes, key=lambda r: r["dev_f1"]) if schemes else None
         scheme = f"{100 * (dtn['test_f1'] - best['test_f1']):+.2f} ({best['system'][7:]})" if best else "–"
-        lines.append(f"| {pair} | {fraction:.0%} | {dtn['seeds']} | {100 * dtn['test_f1']:.2f} | {diff('baseline')} "
-                     f"| {diff('spacy_ner_transfer')} | {scheme} |")
-    return lines
+        table.append([pair, f"{fraction:.0%}", dtn["seeds"], f"{100 * dtn['test_f1']:.2f}", diff("baseline"),
+                      diff("spacy_ner_transfer"), scheme])
+    headers = ["pair", "fraction", "seeds", "DTN", "− baseline", "− spaCy ner transfer", "− best scheme by dev (which)"]
+    return lines + markdown_table(headers, table)
 
 
 def overview_tables(rows: List[Dict]) -> List[str]:
@@ -67,13 +70,14 @@ def overview_tables(rows: List[Dict]) -> List[str]:
     for pair in sorted({r["pair"] for r in rows}):
         group = {(r["fraction"], r["system"]): r for r in rows if r["pair"] == pair}
         systems = [s for s in MAIN_SYSTEMS if any(system == s for _, system in group)]
-        lines += ["", f"### {pair}: test F1 by target fraction", "",
-                  "| fraction | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
-        for fraction in sorted({f for f, _ in group}):
-            cells = [group.get((fraction, s)) for s in systems]
-            lines.append(f"| {fraction:.0%} | " + " | ".join(
-                f"{100 * c['test_f1']:.2f} ± {100 * c['test_f1_std']:.2f}" if c else "–" for c in cells) + " |")
+        table = [[f"{fraction:.0%}", *(mean_std(group[fraction, s]) if (fraction, s) in group else "–" for s in systems)]
+                 for fraction in sorted({f for f, _ in group})]
+        lines += ["", f"### {pair}: test F1 by target fraction", ""] + markdown_table(["fraction", *systems], table)
     return lines
+
+
+def mean_std(row: Dict) -> str:
+    return f"{100 * row['test_f1']:.2f} ± {100 * row['test_f1_std']:.2f}"
 
 
 def per_type_tables(rows: List[Dict]) -> List[str]:
@@ -85,10 +89,8 @@ def per_type_tables(rows: List[Dict]) -> List[str]:
         if len(labels) < 2:
             continue
         group.sort(key=lambda r: MAIN_SYSTEMS.index(r["system"]))
-        lines += ["", f"### Per type: {pair}, target {fraction:.0%}", "",
-                  "| system | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-        for r in group:
-            lines.append(f"| {r['system']} | " + " | ".join(f"{100 * r['per_type'].get(label, 0.0):.2f}" for label in labels) + " |")
+        table = [[r["system"], *(f"{100 * r['per_type'].get(label, 0.0):.2f}" for label in labels)] for r in group]
+        lines += ["", f"### Per type: {pair}, target {fraction:.0%}", ""] + markdown_table(["system", *labels], table)
     return lines
 
 
@@ -96,62 +98,47 @@ def quality_tables(rows: List[Dict]) -> List[str]:
     lines = []
     for (pair, fraction), setting in by_setting(rows).items():
         group = sorted(setting, key=lambda r: -r["test_f1"])
-        lines += ["", f"### {pair}, target {fraction:.0%}", "",
-                  "| system | seeds | test F1 (mean ± std) | dev F1 | train s | threads |", "|---|---|---|---|---|---|"]
-        for r in group:
-            lines.append(f"| {r['system']} | {r['seeds']} | {100 * r['test_f1']:.2f} ± {100 * r['test_f1_std']:.2f} "
-                         f"| {100 * r['dev_f1']:.2f} | {r['train_seconds']:.0f} | {', '.join(map(str, r['threads']))} |")
+        table = [[r["system"], r["seeds"], mean_std(r), f"{100 * r['dev_f1']:.2f}", f"{r['train_seconds']:.0f}",
+                  ", ".join(map(str, r["threads"]))] for r in group]
+        headers = ["system", "seeds", "test F1 (mean ± std)", "dev F1", "train s", "threads"]
+        lines += ["", f"### {pair}, target {fraction:.0%}", ""] + markdown_table(headers, table)
     return lines
 
 
 def speed_table(speed: List[Dict]) -> List[str]:
-    lines = ["", "## Speed and size", "",
-             "| system | inference words/s | training words/s | peak RSS serving (MB) | model on disk (MB) |",
-             "|---|---|---|---|---|"]
-    for r in speed:
-        lines.append(f"| {r['system']} | {r['infer_words_per_s']:.0f} | {r['train_words_per_s']:.0f} "
-                     f"| {r['peak_rss_mb']:.0f} | {r['model_mb']:.1f} |")
-    return lines
+    table = [[r["system"], f"{r['infer_words_per_s']:.0f}", f"{r['train_words_per_s']:.0f}", f"{r['peak_rss_mb']:.0f}",
+              f"{r['model_mb']:.1f}"] for r in speed]
+    headers = ["system", "inference words/s", "training words/s", "peak RSS serving (MB)", "model on disk (MB)"]
+    return ["", "## Speed and size", ""] + markdown_table(headers, table)
 
 
 def plot(rows: List[Dict], output: Path) -> List[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """A bar chart of test F1 per setting, and F1 by fraction per pair where a system has several fractions."""
     written = []
-
-    def save(fig, name: str) -> None:
-        fig.tight_layout()
-        fig.savefig(output / name, dpi=90)
-        plt.close(fig)
-        written.append(output / name)
-
     for (pair, fraction), setting in by_setting(rows).items():
         group = sorted(setting, key=lambda r: r["test_f1"])
-        fig, ax = plt.subplots(figsize=(8, 0.3 * len(group) + 1.2))
-        ax.barh([r["system"] for r in group], [100 * r["test_f1"] for r in group],
-                xerr=[100 * r["test_f1_std"] for r in group], color="tab:blue")
-        ax.set_xlabel("test entity F1 (%)")
-        ax.set_title(f"{pair}, target {fraction:.0%}")
-        save(fig, f"f1_{pair.replace('->', '_to_')}_{fraction}.png")
+        written.append(output / f"f1_{pair.replace('->', '_to_')}_{fraction}.png")
+        with saved_figure(written[-1], (8, 0.3 * len(group) + 1.2), DPI) as ax:
+            ax.barh([r["system"] for r in group], [100 * r["test_f1"] for r in group],
+                    xerr=[100 * r["test_f1_std"] for r in group], color="tab:blue")
+            ax.set_xlabel("test entity F1 (%)")
+            ax.set_title(f"{pair}, target {fraction:.0%}")
     for pair in sorted({r["pair"] for r in rows}):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for system in MAIN_SYSTEMS:
-            curve = sorted((r for r in rows if r["pair"] == pair and r["system"] == system), key=lambda r: r["fraction"])
-            if len(curve) > 1:
+        curves = {system: sorted((r for r in rows if r["pair"] == pair and r["system"] == system),
+                                 key=lambda r: r["fraction"]) for system in MAIN_SYSTEMS}
+        curves = {system: curve for system, curve in curves.items() if len(curve) > 1}
+        if not curves:
+            continue
+        written.append(output / f"f1_by_fraction_{pair.replace('->', '_to_')}.png")
+        with saved_figure(written[-1], (6, 4), DPI) as ax:
+            for system, curve in curves.items():
                 ax.errorbar([100 * r["fraction"] for r in curve], [100 * r["test_f1"] for r in curve],
                             yerr=[100 * r["test_f1_std"] for r in curve], marker="o", capsize=3, label=system)
-        if not ax.lines:
-            plt.close(fig)
-            continue
-        ax.set_xscale("log")
-        ax.set_xlabel("target training sentences (%)")
-        ax.set_ylabel("test entity F1 (%)")
-        ax.set_title(pair)
-        ax.legend(fontsize=8)
-        save(fig, f"f1_by_fraction_{pair.replace('->', '_to_')}.png")
+            ax.set_xscale("log")
+            ax.set_xlabel("target training sentences (%)")
+            ax.set_ylabel("test entity F1 (%)")
+            ax.set_title(pair)
+            ax.legend(fontsize=8)
     return written
 
 
@@ -165,7 +152,7 @@ def write_results(results: Path, markdown: Path) -> None:
              "Test-set entity F1 (%) on the target, mean ± standard deviation over seeds; each model is the "
              "checkpoint with the best dev F1 under the same step budget; train s is the wall time of `spacy train` "
              "(evaluations included) with `threads` torch/BLAS threads. Regenerate with "
-             "`python benchmarks/run.py` (`--quick` for one pair, one seed, 10%)."]
+             "`python -m benchmarks.run` (`--quick` for one pair, one seed, 10%)."]
     lines += targets_table(rows)
     lines += ["", "## Quality"] + overview_tables(rows) + quality_tables(rows) + per_type_tables(rows)
     if speed:

@@ -3,7 +3,7 @@ import importlib
 import sys
 from typing import List, Optional
 
-# Imported on use: `search` pulls in spaCy's training CLI, `convert` need not.
+# Imported on use: a command loads only the modules it needs.
 COMMANDS = {
     "annotate": ".annotate",
     "calibrate": ".calibration",

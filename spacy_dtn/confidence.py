@@ -23,6 +23,7 @@ from spacy.tokens import Doc, Span, SpanGroup
 
 from .pytorch_crf import TaggedSpans, span_marginals
 from .tag_scheme import entity_tags, extending_tag
+from .tagger_model import TaggerOutput
 
 SCORES_ATTR = "scores"
 EXTENSION = "confidence"
@@ -31,15 +32,15 @@ SegmentSpans = Sequence[Tuple[int, int, str]]
 
 
 def entity_confidences(
-    outputs: Sequence[torch.Tensor],
+    outputs: TaggerOutput,
     spans: Sequence[SegmentSpans],
     tag_names: Sequence[str],
     tag_scheme: str,
     temperature: float = 1.0,
 ) -> List[List[float]]:
-    """The confidence of each entity of each segment of one tagging batch;
-    `outputs` is the tagger's (emissions, start, transitions, end, mask)."""
-    emissions, start, transitions, end, mask = outputs
+    """The confidence of each entity of each segment of one tagging batch
+    (`outputs`: the tagger's prediction for the batch)."""
+    emissions, start, transitions, end, mask = outputs[0]
     rows = [b for b, found in enumerate(spans) if found]
     if not rows:
         return [[] for _ in spans]

@@ -5,58 +5,54 @@ It sets `doc.ents` and scores like spaCy's `ner`, so it drops into the same
 place in a pipeline, `spacy train`, `spacy evaluate` and `spacy.load`.
 """
 import pickle
-import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import srsly
-import torch
 from spacy import util
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer, xp2torch
+from thinc.api import Model, Optimizer
 
 from . import __version__
 from .confidence import entity_confidences, set_scored_spans
-from .pytorch_crf import negative_log_likelihood, viterbi_decode
-from .pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET, gate_means
-from .source_weights import copy_source_weights, freeze_shared
-from .tag_scheme import TAG_SCHEMES, check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
-from .tagger_model import TaggerInput, TaggerOutput, compute_features, finish_update, get_torch_module
+from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
+from .segments import Window, continues_entity, prediction_windows, training_windows
+from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
+from .source_weights import copy_source_weights, freeze_shared_copies
+from .tag_scheme import check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
+from .tagger_model import (
+    TaggerInput,
+    TaggerOutput,
+    TagSet,
+    best_tag_paths,
+    built_plan,
+    gate_totals,
+    has_tags,
+    set_tags,
+    step_optimizer,
+    tagging_loss,
+)
 from .transfer_corpus import example_task
 
 # (start, end, label, confidence or None) of the entities of one doc.
 EntitySpans = List[Tuple[int, int, str, Optional[float]]]
-GATE_SCORE_PREFIX = "gate_"
-GATE_BATCH = 256
 # Padded tokens (segments x longest segment) per forward pass in predict: a
 # long document or a large nlp.pipe batch is tagged in passes of this size,
 # so memory does not grow with the input.
 PREDICT_BATCH_TOKENS = 4096
-# The cfg saved with the component: its keys and types. A saved cfg with other
-# keys, or stamped with another major.minor version, is refused on load.
-VERSION_KEY = "spacy_dtn_version"
-CFG_LAYOUT = {"labels": list, "source_labels": list, "tag_scheme": str, VERSION_KEY: str}
-# 0.1.0 saved its cfg without the version stamp: that layout, unstamped, is 0.1.0.
-UNSTAMPED_LAYOUT = ("labels", "source_labels", "tag_scheme")
-UNSTAMPED_VERSION = "0.1.0"
-
-
-class SavedModelError(ValueError):
-    """A saved component that cannot be loaded: the message names the file and
-    what is wrong with it."""
 
 
 DEFAULT_MODEL = """
 [model]
-@architectures = "spacy_dtn.DynamicTransferTagger.v1"
+@architectures = "spacy_dtn.BiLSTMTransferTagger.v1"
 gated = ["char_embed", "char_lstm", "word_embed", "word_lstm"]
 gate = "dynamic"
 shared = []
+gate_bias = 2.0
 
 [model.settings]
 @misc = "spacy_dtn.TaggerSettings.v1"
@@ -71,6 +67,7 @@ shared = []
         "tag_scheme": "BILUO",
         "keep_existing_ents": False,
         "max_segment_length": 256,
+        "window_margin": 32,
         "freeze_shared": False,
         "confidence": True,
         "spans_key": "dtn_ents",
@@ -82,7 +79,7 @@ shared = []
         "ents_p": 0.0,
         "ents_r": 0.0,
         "ents_per_type": None,
-        **{GATE_SCORE_PREFIX + layer: 0.0 for layer in SHARABLE_LAYERS},
+        **{GATE_SCORE_PREFIX + layer: 0.0 for layer in dict.fromkeys(SHARABLE_LAYERS + VECTOR_LAYERS)},
     },
 )
 def make_dtn_ner(
@@ -92,6 +89,7 @@ def make_dtn_ner(
     tag_scheme: str,
     keep_existing_ents: bool,
     max_segment_length: int,
+    window_margin: int,
     freeze_shared: bool,
     confidence: bool,
     spans_key: str,
@@ -105,6 +103,7 @@ def make_dtn_ner(
         tag_scheme=tag_scheme,
         keep_existing_ents=keep_existing_ents,
         max_segment_length=max_segment_length,
+        window_margin=window_margin,
         freeze_shared=freeze_shared,
         confidence=confidence,
         spans_key=spans_key,
@@ -123,15 +122,20 @@ class DynamicTransferNER(TrainablePipe):
         tag_scheme: str = "BILUO",
         keep_existing_ents: bool = False,
         max_segment_length: int = 256,
+        window_margin: int = 32,
         freeze_shared: bool = False,
         confidence: bool = True,
         spans_key: str = "dtn_ents",
         confidence_temperature: float = 1.0,
         scorer: Optional[Callable] = None,
     ) -> None:
-        if max_segment_length < 1:
+        """`max_segment_length`: the most tokens the tagger reads at once;
+        `window_margin`: tokens of context on each side where a longer
+        sentence or doc is tagged in overlapping windows (segments.py)."""
+        if max_segment_length < 1 or window_margin < 0:
             raise ValueError(
-                f"max_segment_length = {max_segment_length} in [components.{name}]: use 1 or more."
+                f"max_segment_length = {max_segment_length}, window_margin = {window_margin} in "
+                f"[components.{name}]: use 1 or more tokens per segment and a margin of 0 or more."
             )
         self.vocab = vocab
         self.model = model
@@ -139,6 +143,7 @@ class DynamicTransferNER(TrainablePipe):
         self.scorer = scorer
         self.keep_existing_ents = keep_existing_ents
         self.max_segment_length = max_segment_length
+        self.window_margin = window_margin
         self.freeze_shared = freeze_shared
         if confidence_temperature <= 0:
             raise ValueError(
@@ -152,10 +157,9 @@ class DynamicTransferNER(TrainablePipe):
         self.cfg = {
             "labels": [],
             "source_labels": [],
-            "tag_scheme": check_tag_scheme(tag_scheme),
+            "tag_scheme": check_tag_scheme(tag_scheme, f"[components.{name}] tag_scheme"),
             VERSION_KEY: __version__,
         }
-        model.attrs["tag_scheme"] = tag_scheme
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -172,7 +176,7 @@ class DynamicTransferNER(TrainablePipe):
     def add_label(self, label: str) -> int:
         if label in self.cfg["labels"]:
             return 0
-        if self._is_built():
+        if has_tags(self.model):
             raise ValueError(
                 f"Cannot add label {label!r} to the initialized component '{self.name}': "
                 "its output layer is sized. Add labels before nlp.initialize()."
@@ -186,45 +190,44 @@ class DynamicTransferNER(TrainablePipe):
 
     # Prediction
 
-    def segments(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Span]]:
-        """Sentences (when set) cut to at most max_segment_length tokens: the
-        BiLSTM's memory is bounded by the segment, not by the document."""
-        step = self.max_segment_length
+    def windows(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Window]]:
+        """The prediction windows of each doc, with the doc's index (segments.py)."""
         for i, doc in enumerate(docs):
-            parts = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
-            for part in parts:
-                for start in range(part.start, part.end, step):
-                    yield i, doc[start : min(start + step, part.end)]
+            for window in prediction_windows(doc, self.max_segment_length, self.window_margin):
+                yield i, window
 
     def predict(self, docs: Iterable[Doc]) -> List[EntitySpans]:
         docs = list(docs)
         found: List[EntitySpans] = [[] for _ in docs]
         names = self.tag_names(TARGET)
-        for batch in self._predict_batches(self.segments(docs)):
-            outputs = self.model.predict(([s for _, s in batch], TARGET))
-            paths = viterbi_decode(*outputs)
-            spans = [spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"]) for path in paths]
-            scores = self._confidences(outputs, spans, names)
-            for (i, segment), row, row_scores in zip(batch, spans, scores):
-                for (s, e, label), score in zip(row, row_scores):
-                    found[i].append((segment.start + s, segment.start + e, label, score))
-        return found
+        for batch in self._predict_batches(self.windows(docs)):
+            outputs = self.model.predict(([w.span for _, w in batch], TARGET))
+            kept = [
+                [span for span in spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
+                 if window.keeps(window.span.start + span[0])]
+                for (_, window), path in zip(batch, best_tag_paths(outputs))
+            ]
+            for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
+                offset = window.span.start
+                for (s, e, label), score in zip(spans, scores):
+                    found[i].append((offset + s, offset + e, label, score))
+        return [_without_overlaps(spans) for spans in found]
 
     def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
-        """Each entity's CRF probability; None everywhere when confidence is off
-        (then nothing is computed)."""
+        """Each entity's CRF probability in its window; None everywhere when
+        confidence is off (then nothing is computed)."""
         if not self.confidence:
             return [[None] * len(row) for row in spans]
         return entity_confidences(outputs, spans, names, self.cfg["tag_scheme"], self.confidence_temperature)
 
-    def _predict_batches(self, indexed: Iterable[Tuple[int, Span]]) -> Iterator[List[Tuple[int, Span]]]:
-        """Group segments into forward passes of at most PREDICT_BATCH_TOKENS
-        padded tokens (at least one segment per pass)."""
+    def _predict_batches(self, indexed: Iterable[Tuple[int, Window]]) -> Iterator[List[Tuple[int, Window]]]:
+        """Group windows into forward passes of at most PREDICT_BATCH_TOKENS
+        padded tokens (at least one window per pass)."""
         budget = max(PREDICT_BATCH_TOKENS, self.max_segment_length)
-        batch: List[Tuple[int, Span]] = []
+        batch: List[Tuple[int, Window]] = []
         longest = 0
         for item in indexed:
-            length = len(item[1])
+            length = len(item[1].span)
             if batch and (len(batch) + 1) * max(longest, length) > budget:
                 yield batch
                 batch, longest = [], 0
@@ -269,34 +272,30 @@ class DynamicTransferNER(TrainablePipe):
             if not segments:
                 continue
             outputs, backprop = self.model.begin_update((segments, task))
-            loss, grads = self._crf_loss(outputs, gold)
-            backprop(grads)
+            loss, d_outputs = tagging_loss(outputs, gold)
+            backprop(d_outputs)
             losses[self.name] += loss
         if sgd is not None:
             self.finish_update(sgd)
         return losses
 
     def finish_update(self, sgd: Optimizer) -> None:
-        finish_update(self.model, sgd)
-        # Thinc zeroes gradients instead of dropping them, and its optimiser
-        # then still moves parameters with zero gradient (momentum, weight
-        # decay). Dropping them keeps a source batch off target-private copies.
-        for param in get_torch_module(self.model).parameters():
-            param.grad = None
+        step_optimizer(self.model, sgd)
 
     def get_loss(self, examples: Iterable[Example], scores: TaggerOutput) -> Tuple[float, Tuple]:
         segments, gold = self._gold_segments(list(examples), TARGET)
-        return self._crf_loss(scores, gold)
+        return tagging_loss(scores, gold)
 
     def _gold_segments(self, examples: Sequence[Example], task: str) -> Tuple[List[Span], List[List[int]]]:
-        """Segments of the predicted docs with their gold tag ids. Segments with
-        missing or misaligned annotation carry no signal for a CRF, so they are
-        left out of the loss."""
+        """Segments of the predicted docs, never cutting a gold entity, with
+        their gold tag ids. Segments with missing or misaligned annotation
+        carry no signal for a CRF, so they are left out of the loss."""
         index = {tag: i for i, tag in enumerate(self.tag_names(task))}
         segments, gold = [], []
         for eg in examples:
             aligned = eg.get_aligned_ner()
-            for _, segment in self.segments([eg.predicted]):
+            cuttable = lambda i: not continues_entity(aligned[i])  # noqa: E731
+            for segment in training_windows(eg.predicted, self.max_segment_length, cuttable):
                 biluo = aligned[segment.start : segment.end]
                 if any(tag is None or tag == "-" for tag in biluo):
                     continue
@@ -311,15 +310,6 @@ class DynamicTransferNER(TrainablePipe):
                 segments.append(segment)
                 gold.append([index[t] for t in tags])
         return segments, gold
-
-    def _crf_loss(self, outputs: TaggerOutput, gold: List[List[int]]) -> Tuple[float, Tuple]:
-        emissions, start, transitions, end, mask = outputs
-        tags = torch.zeros(mask.shape, dtype=torch.long, device=emissions.device)
-        for b, row in enumerate(gold):
-            tags[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-        nll = negative_log_likelihood(emissions, tags, start, transitions, end, mask).sum()
-        grads = torch.autograd.grad(nll, [emissions, start, transitions, end])
-        return float(nll.detach()), (*grads, None)
 
     # Initialization
 
@@ -357,9 +347,9 @@ class DynamicTransferNER(TrainablePipe):
         self.cfg["source_labels"] = source_labels
         self._build_model()
         if source is not None:
-            copy_source_weights(self.model, source.model, source_model)
+            copy_source_weights(self.model, source.model, source_model, self.name)
         if self.freeze_shared:
-            freeze_shared(get_torch_module(self.model))
+            freeze_shared_copies(self.model)
 
     def _load_source(self, path: str, component: str) -> "DynamicTransferNER":
         try:
@@ -384,14 +374,9 @@ class DynamicTransferNER(TrainablePipe):
             )
         return source
 
-    def _is_built(self) -> bool:
-        return bool(self.model.attrs["tag_names"])
-
     def _build_model(self) -> None:
-        tag_names = {TARGET: self.tag_names(TARGET)}
-        if self.cfg["source_labels"]:
-            tag_names[SOURCE] = self.tag_names(SOURCE)
-        self.model.attrs["tag_names"] = tag_names
+        tasks = [TARGET, SOURCE] if self.cfg["source_labels"] else [TARGET]
+        set_tags(self.model, TagSet(self.cfg["tag_scheme"], {task: self.tag_names(task) for task in tasks}))
         self.model.initialize()
 
     # Gate read-out and scoring
@@ -399,29 +384,20 @@ class DynamicTransferNER(TrainablePipe):
     def gate_values(self, docs: Iterable[Doc]) -> Dict[str, float]:
         """How much of each layer the target takes from the shared copy: the
         mean gate over the docs' tokens for gated layers, 1 for shared layers
-        and 0 for private ones."""
-        module = get_torch_module(self.model)
-        sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0])
+        and 0 for private ones. Reads the gates of the prediction passes."""
+        plan = built_plan(self.model)
+        sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0.0])
         # Without a gated layer every value is fixed: no forward pass needed.
-        has_gates = any(mode == "gated" for mode in module.plan.values())
-        segments = [s for _, s in self.segments(docs)] if has_gates else []
-        device = next(module.parameters()).device
-        module.eval()
-        with torch.no_grad():
-            for batch in util.minibatch(segments, GATE_BATCH):
-                features, _ = compute_features(self.model, batch, is_train=False)
-                tensors = {k: xp2torch(v, device=device) for k, v in features.items()}
-                gates: Dict[str, torch.Tensor] = {}
-                *_, token_mask = module(**tensors, task=TARGET, gates=gates)
-                char_mask = tensors["chars"] > 0 if "chars" in tensors else None
-                for layer, (total, count) in gate_means(gates, char_mask, token_mask).items():
+        if GATED in plan.values():
+            for batch in self._predict_batches(self.windows(docs)):
+                outputs = self.model.predict(([w.span for _, w in batch], TARGET))
+                for layer, (total, count) in gate_totals(outputs).items():
                     sums[layer][0] += total
                     sums[layer][1] += count
-        module.train()
-        fixed = {"shared": 1.0, "private": 0.0}
+        fixed = {SHARED: 1.0}
         return {
-            layer: sums[layer][0] / max(sums[layer][1], 1) if mode == "gated" else fixed[mode]
-            for layer, mode in module.plan.items()
+            layer: sums[layer][0] / max(sums[layer][1], 1) if mode == GATED else fixed.get(mode, 0.0)
+            for layer, mode in plan.items()
         }
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, object]:
@@ -446,30 +422,9 @@ class DynamicTransferNER(TrainablePipe):
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> "DynamicTransferNER":
         path = util.ensure_path(path)
-        if not path.is_dir():
-            raise SavedModelError(
-                f"The folder {path} of component '{self.name}' is missing or not a folder: the "
-                "pipeline was not saved completely (it needs cfg and model there); re-save it."
-            )
-        for name in ("cfg", "model"):
-            if name not in exclude and not (path / name).is_file():
-                raise SavedModelError(
-                    f"{path / name} is missing: the pipeline was not saved completely "
-                    f"(component '{self.name}' needs cfg and model in {path}); re-save it."
-                )
-
-        def read_cfg(p: Path) -> None:
-            try:
-                cfg = srsly.read_json(p)
-            except ValueError as err:
-                raise SavedModelError(
-                    f"{p} is not valid JSON ({err}): the file is truncated or corrupt; "
-                    "re-save the pipeline."
-                ) from None
-            self._set_cfg(cfg, str(p))
-
+        check_saved_folder(path, self.name, exclude)
         deserialize = {
-            "cfg": read_cfg,
+            "cfg": lambda p: self._set_cfg(p.read_text(encoding="utf8"), str(p)),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": lambda p: self._load_weights(p.read_bytes(), str(p)),
         }
@@ -478,16 +433,8 @@ class DynamicTransferNER(TrainablePipe):
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "DynamicTransferNER":
         where = f"the bytes of component '{self.name}'"
-
-        def read_cfg(b: bytes) -> None:
-            try:
-                cfg = srsly.json_loads(b)
-            except ValueError as err:
-                raise SavedModelError(f"The cfg in {where} is not valid JSON ({err}): re-save the component.") from None
-            self._set_cfg(cfg, f"the cfg in {where}")
-
         deserialize = {
-            "cfg": read_cfg,
+            "cfg": lambda b: self._set_cfg(b, f"the cfg in {where}"),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": lambda b: self._load_weights(b, where),
         }
@@ -499,8 +446,8 @@ class DynamicTransferNER(TrainablePipe):
             raise SavedModelError(f"Could not read {where}: {err}. The bytes are truncated or corrupt.") from None
         return self
 
-    def _set_cfg(self, cfg: object, where: str) -> None:
-        self.cfg.update(check_saved_cfg(cfg, where))
+    def _set_cfg(self, text: Union[str, bytes], where: str) -> None:
+        self.cfg.update(parse_saved_cfg(text, where))
         self.cfg[VERSION_KEY] = __version__
 
     def _load_weights(self, data: bytes, where: str) -> None:
@@ -510,7 +457,7 @@ class DynamicTransferNER(TrainablePipe):
         except pickle.UnpicklingError as err:
             raise SavedModelError(
                 f"Refused to load the weights of '{self.name}' from {where}: the torch state holds "
-                f"objects other than tensors ({_unpickling_reason(err)}). Loading never unpickles arbitrary objects; "
+                f"objects other than tensors ({unpickling_reason(err)}). Loading never unpickles arbitrary objects; "
                 "a file saved by spacy-dtn holds only tensors, so this one was altered or is not "
                 "from spacy-dtn. Do not use it; re-save or retrain the pipeline."
             ) from None
@@ -522,60 +469,10 @@ class DynamicTransferNER(TrainablePipe):
             ) from None
 
 
-def _unpickling_reason(err: Exception) -> str:
-    """The one informative line of torch's weights-only error (which goes on
-    to suggest weights_only=False: not something to pass on)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
-    for line in text.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].split(". Please", 1)[0].strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__
-
-
-def _major_minor(version: str) -> Optional[Tuple[int, int]]:
-    parts = version.split(".")
-    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
-        return None
-    return int(parts[0]), int(parts[1])
-
-
-def check_saved_cfg(cfg: object, where: str) -> Dict[str, object]:
-    """The cfg of a saved dtn_ner component, if this version can read it:
-    stamped with the same major.minor version and exactly the known keys."""
-    if not isinstance(cfg, dict):
-        raise SavedModelError(
-            f"{where} is not a dtn_ner cfg (a JSON object); found a {type(cfg).__name__}: "
-            "the file is corrupt or from another component; re-save the pipeline."
-        )
-    saved = cfg.get(VERSION_KEY)
-    if saved is None:
-        if set(cfg) != set(UNSTAMPED_LAYOUT):
-            raise SavedModelError(
-                f"{where} has no {VERSION_KEY!r} and keys {sorted(cfg)}: it was not saved by "
-                f"spacy-dtn (an unknown version, or another component). This is spacy-dtn "
-                f"{__version__}: retrain the pipeline with it."
-            )
-        cfg = {**cfg, VERSION_KEY: UNSTAMPED_VERSION}
-        saved = UNSTAMPED_VERSION
-    if not isinstance(saved, str) or _major_minor(saved) is None or _major_minor(saved) != _major_minor(__version__):
-        raise SavedModelError(
-            f"{where} was saved by spacy-dtn {saved}, but this is spacy-dtn {__version__}: "
-            "versions with another major.minor may store the model differently. Load it with "
-            f"spacy-dtn {saved}, or retrain the pipeline with {__version__}."
-        )
-    unknown = sorted(set(cfg) - set(CFG_LAYOUT))
-    missing = sorted(set(CFG_LAYOUT) - set(cfg))
-    wrong = sorted(k for k, kind in CFG_LAYOUT.items() if k in cfg and not isinstance(cfg[k], kind))
-    if unknown or missing or wrong:
-        raise SavedModelError(
-            f"{where} has a layout spacy-dtn {__version__} does not know (saved by spacy-dtn {saved}): "
-            f"unknown keys {unknown}, missing keys {missing}, wrong types {wrong}; expected the keys "
-            f"{sorted(CFG_LAYOUT)}. Re-save the pipeline with spacy-dtn {__version__}."
-        )
-    bad_labels = [x for x in cfg["labels"] + cfg["source_labels"] if not isinstance(x, str) or not x]
-    if bad_labels or cfg["tag_scheme"] not in TAG_SCHEMES:
-        raise SavedModelError(
-            f"{where} has invalid values: labels must be non-empty strings (bad: {bad_labels}) and "
-            f"tag_scheme one of {list(TAG_SCHEMES)} (found {cfg['tag_scheme']!r}). Re-save the pipeline."
-        )
-    return dict(cfg)
+def _without_overlaps(spans: EntitySpans) -> EntitySpans:
+    """The spans in order; where overlapping windows disagree, the earlier span wins."""
+    kept: EntitySpans = []
+    for span in sorted(spans, key=lambda span: span[:3]):
+        if not kept or span[0] >= kept[-1][1]:
+            kept.append(span)
+    return kept

@@ -7,12 +7,23 @@ and these functions take them as tensors. Illegal transitions get a large
 negative score in training (keeps gradients finite) and minus infinity in
 decoding (so an invalid tag sequence can never win).
 """
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 TRAIN_PENALTY = -1e4
+
+
+class CRFScores(NamedTuple):
+    """What a tagger's forward pass returns: emissions (B, T, K), the CRF's
+    start, transition and end scores for the task, and the token mask (B, T)."""
+
+    emissions: Tensor
+    start: Tensor
+    transitions: Tensor
+    end: Tensor
+    mask: Tensor
 
 
 class TagConstraints(torch.nn.Module):
@@ -88,6 +99,18 @@ def viterbi_decode(
     best_paths = torch.stack(path[::-1], dim=1).tolist()
     lengths = mask.sum(1).tolist()
     return [best_paths[b][: lengths[b]] for b in range(batch)]
+
+
+def crf_loss(scores: CRFScores, gold: Sequence[Sequence[int]]) -> Tuple[float, CRFScores]:
+    """Summed NLL of the gold tag ids (one list per row, as long as its mask)
+    and its gradient with respect to each score tensor (None for the mask)."""
+    emissions, start, transitions, end, mask = scores
+    tags = torch.zeros(mask.shape, dtype=torch.long, device=emissions.device)
+    for b, row in enumerate(gold):
+        tags[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+    nll = negative_log_likelihood(emissions, tags, start, transitions, end, mask).sum()
+    grads = torch.autograd.grad(nll, [emissions, start, transitions, end])
+    return float(nll.detach()), CRFScores(*grads, None)
 
 
 class TaggedSpans(NamedTuple):

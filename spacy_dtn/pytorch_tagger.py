@@ -1,65 +1,26 @@
 """The hierarchical BiLSTM-CRF tagger with per-layer sharing between two tasks.
 
-Every sharable layer follows a plan:
-- "shared": one copy, used by both tasks;
-- "private": one copy per task;
-- "gated" (DTN): a shared copy, used alone by the source task, and a
-  target-private copy; the target mixes both through a learned gate.
+Every sharable layer follows a plan (plan.py): shared, private or gated.
 A single-task tagger is the same module with only the target task and every
 layer private, so weights move between the variants by parameter name.
 
 Two encoders share that machinery: characters and hashed words
 (`CharWordTagger`), or token vectors from a transformer (`TokenVectorTagger`).
 """
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .pytorch_crf import TRAIN_PENALTY, TagConstraints
+from .plan import GATED, SHARED, TARGET, LayerPlan, copies_read, layer_copies
+from .pytorch_crf import TRAIN_PENALTY, CRFScores, TagConstraints
 from .pytorch_gates import Gate
 
-SOURCE = "source"
-TARGET = "target"
-SHARED = "shared"
-PRIVATE = "private"
-GATED = "gated"
-SHARABLE_LAYERS = ("char_embed", "char_lstm", "word_embed", "word_lstm", "output")
-# Above a transformer (one copy, shared by both tasks): a projection of its
-# token vectors, the word BiLSTM and the output layer.
-VECTOR_LAYERS = ("vector_proj", "word_lstm", "output")
-
-LayerPlan = Dict[str, str]
 Constraints = Tuple[Tensor, Tensor, Tensor]
-
-
-def copy_name(mode: str, layer_task: str) -> str:
-    """Name of the copy a task reads when it uses a layer alone."""
-    return SHARED if mode in (SHARED, GATED) else layer_task
-
-
-def make_plan(
-    shared: Sequence[str] = (), gated: Sequence[str] = (), layers: Sequence[str] = SHARABLE_LAYERS
-) -> LayerPlan:
-    """Validate layer names and return the mode of every sharable layer."""
-    for setting, names in (("shared", shared), ("gated", gated)):
-        unknown = [n for n in names if n not in layers]
-        if unknown:
-            raise ValueError(
-                f"Unknown layer(s) {unknown} in the architecture's `{setting}` "
-                f"setting: use names from {list(layers)}."
-            )
-    both = sorted(set(shared) & set(gated))
-    if both:
-        raise ValueError(
-            f"Layer(s) {both} are both shared and gated in the architecture's "
-            "settings: a layer is either one set of parameters or gated, not both."
-        )
-    return {
-        layer: SHARED if layer in shared else GATED if layer in gated else PRIVATE
-        for layer in layers
-    }
+# Per gated layer: the sum of its gate values over real characters or tokens,
+# and how many values that sum has (a tensor of two).
+GateSums = Dict[str, Tensor]
 
 
 class BiLSTM(nn.Module):
@@ -131,12 +92,10 @@ class TransferTagger(nn.Module):
         self.layers = nn.ModuleDict()
         self.gates = nn.ModuleDict()
         for layer, mode in self.plan.items():
-            copies = {copy_name(mode, task) for task in self.tasks}
             if mode == GATED:
-                copies.add(TARGET)
                 self.gates[layer] = Gate(gate, widths[layer])
             self.layers[layer] = nn.ModuleDict(
-                {name: factories[layer](TARGET if name == SHARED else name) for name in sorted(copies)}
+                {name: factories[layer](TARGET if name == SHARED else name) for name in layer_copies(mode, self.tasks)}
             )
         if self.plan["output"] == GATED:
             self.crf_gate = nn.Parameter(torch.zeros(1))
@@ -152,29 +111,28 @@ class TransferTagger(nn.Module):
             with torch.no_grad():
                 self.crf_gate.fill_(bias)
 
-    def copy_for(self, layer: str, task: str) -> nn.Module:
-        """The copy a task uses alone (for gated layers in the target: its private copy)."""
-        mode = self.plan[layer]
-        name = TARGET if mode == GATED and task == TARGET else copy_name(mode, task)
-        return self.layers[layer][name]
+    def copies(self, layer: str, task: str) -> Tuple[nn.Module, ...]:
+        """The copies of a layer the task reads (two where a gate mixes them)."""
+        return tuple(self.layers[layer][name] for name in copies_read(self.plan[layer], task))
 
     def _run(
         self, layer: str, task: str, gates: Dict[str, Tensor], *args, **kwargs
     ) -> Tensor:
-        if self.plan[layer] != GATED or task != TARGET:
-            return self.copy_for(layer, task)(*args, **kwargs)
-        shared = self.layers[layer][SHARED](*args, **kwargs)
-        private = self.layers[layer][TARGET](*args, **kwargs)
+        copies = self.copies(layer, task)
+        if len(copies) == 1:
+            return copies[0](*args, **kwargs)
+        shared, private = (copy(*args, **kwargs) for copy in copies)
         mixed, gates[layer] = self.gates[layer](shared, private)
         return mixed
 
     def crf_params(self, task: str) -> Tuple[Tensor, Tensor, Tensor]:
-        if self.plan["output"] == GATED and task == TARGET:
+        copies = self.copies("output", task)
+        if len(copies) == 2:
             g = torch.sigmoid(self.crf_gate)
-            shared, private = self.layers["output"][SHARED].crf(), self.layers["output"][TARGET].crf()
+            shared, private = (copy.crf() for copy in copies)
             params = tuple(g * s + (1 - g) * p for s, p in zip(shared, private))
         else:
-            params = self.copy_for("output", task).crf()
+            params = copies[0].crf()
         # Training keeps gradients finite; decoding must never pick an illegal move.
         penalty = TRAIN_PENALTY if self.training else float("-inf")
         return self.constraints[task].apply(*params, penalty=penalty)
@@ -183,21 +141,21 @@ class TransferTagger(nn.Module):
         """Word BiLSTM states (B, T, H) of the task's path."""
         raise NotImplementedError
 
-    def forward(
-        self, task: str = TARGET, gates: Optional[Dict[str, Tensor]] = None, **features: Tensor
-    ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Emissions (B, T, K), CRF start/transition/end scores and the token mask.
-
-        Pass a dict as `gates` to receive the gate values of the target path.
-        """
+    def forward(self, task: str = TARGET, **features: Tensor) -> Tuple[CRFScores, GateSums]:
+        """The task's CRF scores, and in evaluation the gate sums of the target
+        path (empty in training, where nothing reads them)."""
         if task not in self.tasks:
             raise ValueError(f"This tagger has no {task!r} task: it has {self.tasks}.")
-        gates = {} if gates is None else gates
+        gates: Dict[str, Tensor] = {}
         states = self.encode(task, gates, **features)
         emissions = self._run("output", task, gates, states)
         lengths = features["lengths"]
         mask = torch.arange(states.shape[1], device=lengths.device) < lengths.unsqueeze(1)
-        return (emissions, *self.crf_params(task), mask)
+        scores = CRFScores(emissions, *self.crf_params(task), mask)
+        if self.training:
+            return scores, {}
+        chars = features.get("chars")
+        return scores, gate_sums(gates, chars > 0 if chars is not None else None, mask)
 
 
 def output_factory(width_in: int, tag_counts: Mapping[str, int]) -> Callable[[str], nn.Module]:
@@ -290,10 +248,8 @@ class TokenVectorTagger(TransferTagger):
         return self.dropout(self._run("word_lstm", task, gates, X, lengths))
 
 
-def gate_means(
-    gates: Mapping[str, Tensor], char_mask: Optional[Tensor], token_mask: Tensor
-) -> Dict[str, Tuple[float, int]]:
-    """(sum, count) of gate values per layer over real characters/tokens only."""
+def gate_sums(gates: Mapping[str, Tensor], char_mask: Optional[Tensor], token_mask: Tensor) -> GateSums:
+    """Sum and count of gate values per layer over real characters/tokens only."""
     out = {}
     for layer, values in gates.items():
         # char_lstm gates one summary per unique word form: all are real.
@@ -302,7 +258,6 @@ def gate_means(
         else:
             mask = char_mask if layer == "char_embed" else token_mask
             total = (values * mask.unsqueeze(-1)).sum()
-            count = int(mask.sum()) * values.shape[-1]
-        out[layer] = (float(total), count)
+            count = mask.sum() * values.shape[-1]
+        out[layer] = torch.stack([total.float(), torch.as_tensor(count, dtype=torch.float32, device=total.device)])
     return out
-

@@ -10,18 +10,18 @@ from typing import Dict, List, Optional
 
 import srsly
 
-from .search import sharable_layers
+from .figures import saved_figure
+from .gate_scores import saved_gates
+from .tables import markdown_table
 
-GATE_PREFIX = "gate_"
+NO_GATE = "—"
+DPI = 100
 
 
 def system_record(name: str, model_dir: Path, metrics: Path) -> Dict[str, object]:
     scores = srsly.read_json(metrics)
     performance = srsly.read_json(model_dir / "meta.json").get("performance", {})
-    # spaCy writes 0.0 for a score weight the pipeline never reported, so the
-    # layers come from the pipeline's architecture, not from the keys.
-    layers = sharable_layers(model_dir / "config.cfg")
-    gates = {layer: performance[GATE_PREFIX + layer] for layer in layers if GATE_PREFIX + layer in performance}
+    gates, gate_notes = saved_gates(model_dir)
     return {
         "system": name,
         "dev": {"f": performance.get("ents_f")},
@@ -32,90 +32,81 @@ def system_record(name: str, model_dir: Path, metrics: Path) -> Dict[str, object
             "per_type": scores.get("ents_per_type") or {},
         },
         "gates": gates,
+        "gate_notes": gate_notes,
     }
 
 
 def gate_layers(systems: List[Dict]) -> List[str]:
-    """Layers with a gate in any system, in their order (the two architectures have different layers)."""
-    return list(dict.fromkeys(layer for s in systems for layer in s["gates"]))
+    """Layers with a gate in any system, then those with a note, in their order
+    (the two architectures have different layers)."""
+    return list(dict.fromkeys([layer for s in systems for layer in s["gates"]] +
+                              [layer for s in systems for layer in s["gate_notes"]]))
 
 
 def _pct(value: Optional[float]) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def _gate(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _gate(system: Dict, layer: str) -> str:
+    """The gate, else why there is none, else a dash: the layer is not gated in this system."""
+    if layer in system["gates"]:
+        return f"{system['gates'][layer]:.3f}"
+    return system["gate_notes"].get(layer, NO_GATE)
 
 
 def markdown(systems: List[Dict], search: List[Dict]) -> str:
     lines = ["# Results", "", "Test-set entity scores (%) of every system trained by the workflow; "
-             "dev F1 is what selected the saved model.", "",
-             "| system | dev F1 | test P | test R | test F1 |", "|---|---|---|---|---|"]
-    for s in systems:
-        t = s["test"]
-        lines.append(f"| {s['system']} | {_pct(s['dev']['f'])} | {_pct(t['p'])} | {_pct(t['r'])} | {_pct(t['f'])} |")
+             "dev F1 is what selected the saved model.", ""]
+    lines += markdown_table(["system", "dev F1", "test P", "test R", "test F1"], [
+        [s["system"], _pct(s["dev"]["f"]), _pct(s["test"]["p"]), _pct(s["test"]["r"]), _pct(s["test"]["f"])]
+        for s in systems])
     labels = sorted({label for s in systems for label in s["test"]["per_type"]})
     if labels:
-        lines += ["", "## Test F1 per entity type", "", "| system | " + " | ".join(labels) + " |",
-                  "|---|" + "---|" * len(labels)]
-        for s in systems:
-            per = s["test"]["per_type"]
-            lines.append(f"| {s['system']} | " + " | ".join(_pct(per.get(l, {}).get("f")) for l in labels) + " |")
-    gated = [s for s in systems if s["gates"]]
-    if gated:
-        layers = gate_layers(gated)
+        lines += ["", "## Test F1 per entity type", ""]
+        lines += markdown_table(["system", *labels], [
+            [s["system"], *(_pct(s["test"]["per_type"].get(label, {}).get("f")) for label in labels)] for s in systems])
+    layers = gate_layers(systems)
+    if layers:
         lines += ["", "## Learned gates", "",
                   "Mean gate per layer on the dev set: how much of the layer the target takes from the "
-                  "shared (source-trained) copy. 1 = shared, 0 = private.", "",
-                  "| system | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
-        for s in gated:
-            lines.append(f"| {s['system']} | " + " | ".join(_gate(s["gates"].get(l)) for l in layers) + " |")
+                  f"shared (source-trained) copy, 1 = shared, 0 = private. {NO_GATE}: the system does not "
+                  "gate the layer.", ""]
+        lines += markdown_table(["system", *layers], [[s["system"], *(_gate(s, layer) for layer in layers)]
+                                                      for s in systems])
     if search:
         ranked = sorted(search, key=lambda r: -r["dev"]["f"])
         lines += ["", "## Exhaustive search over fixed sharing schemes", "",
-                  f"{len(search)} schemes, ranked by dev F1; the DTN rows above come from one training.", "",
-                  "| rank | scheme | dev F1 | test F1 | train s |", "|---|---|---|---|---|"]
-        for rank, r in enumerate(ranked, 1):
-            lines.append(f"| {rank} | {r['system']} | {_pct(r['dev']['f'])} | {_pct(r['test']['f'])} | {r.get('train_seconds', '-')} |")
+                  f"{len(search)} schemes, ranked by dev F1; the DTN rows above come from one training.", ""]
+        lines += markdown_table(["rank", "scheme", "dev F1", "test F1", "train s"], [
+            [rank, r["system"], _pct(r["dev"]["f"]), _pct(r["test"]["f"]), r.get("train_seconds", "-")]
+            for rank, r in enumerate(ranked, 1)])
     return "\n".join(lines) + "\n"
 
 
 def plots(systems: List[Dict], search: List[Dict], output: Path) -> List[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
+    written = [output / "f1.png"]
     rows = [(s["system"], s["test"]["f"]) for s in systems]
     rows += [(r["system"], r["test"]["f"]) for r in sorted(search, key=lambda r: -r["dev"]["f"])]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
-    ax.barh([name for name, _ in rows][::-1], [100 * f for _, f in rows][::-1], color="tab:blue")
-    ax.set_xlabel("test entity F1 (%)")
-    ax.set_title("F1 per system")
-    fig.tight_layout()
-    written.append(output / "f1.png")
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
-    gated = [s for s in systems if any(s["gates"].values())]  # all-private systems add empty bars
+    with saved_figure(written[-1], (8, 0.35 * len(rows) + 1.2), DPI) as ax:
+        ax.barh([name for name, _ in rows][::-1], [100 * f for _, f in rows][::-1], color="tab:blue")
+        ax.set_xlabel("test entity F1 (%)")
+        ax.set_title("F1 per system")
+    gated = [s for s in systems if s["gates"]]
     if gated:
-        layers = gate_layers(gated)
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        width = 0.8 / len(gated)
-        for i, s in enumerate(gated):
-            xs = [j + i * width for j in range(len(layers))]
-            ax.bar(xs, [s["gates"].get(l, 0.0) for l in layers], width, label=s["system"])
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))])
-        ax.set_xticklabels(layers, rotation=20)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("mean gate (1 = shared)")
-        ax.set_title("Learned gate per layer")
-        ax.legend()
-        fig.tight_layout()
+        layers = list(dict.fromkeys(layer for s in gated for layer in s["gates"]))
         written.append(output / "gates.png")
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        with saved_figure(written[-1], (7, 3.5), DPI) as ax:
+            width = 0.8 / len(gated)
+            for i, s in enumerate(gated):
+                # A layer the system does not gate gets no bar (not a bar at 0, which reads as "private").
+                shown = [(j, s["gates"][layer]) for j, layer in enumerate(layers) if layer in s["gates"]]
+                ax.bar([j + i * width for j, _ in shown], [gate for _, gate in shown], width, label=s["system"])
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))])
+            ax.set_xticklabels(layers, rotation=20)
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("mean gate (1 = shared)")
+            ax.set_title("Learned gate per layer")
+            ax.legend()
     return written
 
 

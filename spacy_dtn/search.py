@@ -3,9 +3,9 @@
 Each scheme is one `spacy train` of the given config (configs/scheme.cfg, or
 configs/dtn_trf.cfg for the transformer variant) with
 `components.ner.model.shared` set (and `gated` emptied, where the
-architecture has it), under the same step budget. Finished
-schemes are skipped on a rerun (results are written after each one), so a
-long search can be stopped and resumed.
+architecture has it), under the same step budget, run by spacy_dtn/runs.py:
+finished schemes are skipped on a rerun (results are written after each one),
+so a long search can be stopped and resumed.
 """
 import argparse
 import itertools
@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import spacy
-import srsly
 from spacy import util
-from spacy.cli.train import train as spacy_train
 from spacy.tokens import DocBin
-from spacy.training import Example
 
-from .pytorch_tagger import SHARABLE_LAYERS
+from .plan import SHARABLE_LAYERS
+from .runs import Run, Scores, folder_name, log, run_all
+from .tagger_model import transfer_spec
 
 
 def scheme_name(shared: Sequence[str]) -> str:
@@ -39,12 +38,7 @@ def _ner_model_config(config: Path) -> Dict[str, object]:
 
 def _layers(model_config: Dict[str, object]) -> List[str]:
     """The sharable layers of an architecture config (built, not initialized)."""
-    return list(util.registry.resolve({"model": model_config})["model"].attrs["plan"])
-
-
-def sharable_layers(config: Path) -> List[str]:
-    """The sharable layers of the `ner` architecture in a config."""
-    return _layers(_ner_model_config(config))
+    return list(transfer_spec(util.registry.resolve({"model": model_config})["model"]).plan)
 
 
 def scheme_overrides(config: Path) -> Dict[str, object]:
@@ -60,13 +54,6 @@ def corpus_labels(path: Path) -> List[str]:
     return sorted({ent.label_ for doc in DocBin().from_disk(path).get_docs(vocab) for ent in doc.ents})
 
 
-def evaluate(model: Path, corpus: Path) -> Dict[str, object]:
-    nlp = spacy.load(model)
-    examples = [Example(nlp.make_doc(d.text), d) for d in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
-    scores = nlp.evaluate(examples)
-    return {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"], "per_type": scores["ents_per_type"]}
-
-
 def run_search(
     config: Path,
     output: Path,
@@ -79,49 +66,27 @@ def run_search(
     use_gpu: int = -1,
     schemes: Optional[List[List[str]]] = None,
 ) -> List[Dict[str, object]]:
+    """Train every scheme not in `results_path` yet; returns all results, best dev F1 first."""
     scheme_setup = scheme_overrides(config)
     if schemes is None:
         schemes = all_schemes(source_labels == target_labels, scheme_setup["layers"])
-    results = srsly.read_json(results_path) if results_path.exists() else []
-    done = {r["system"] for r in results}
-    started = time.time()
-    trained = 0
-    for k, shared in enumerate(schemes, 1):
+
+    def scheme_run(shared: List[str]) -> Run:
         name = scheme_name(shared)
-        if name in done:
-            print(f"[{k}/{len(schemes)}] {name}: done earlier, skipped", flush=True)
-            continue
-        elapsed = time.time() - started
-        remaining = (elapsed / trained) * (len(schemes) - k + 1) if trained else float("nan")
-        print(
-            f"[{k}/{len(schemes)}] {name}: training (elapsed {elapsed / 60:.1f} min, "
-            f"about {remaining / 60:.1f} min left)",
-            flush=True,
-        )
-        model_dir = output / name.replace(":", "_").replace("+", "-")
-        t0 = time.time()
-        spacy_train(
-            config, model_dir, use_gpu=use_gpu,
-            overrides={**overrides, **scheme_setup["fixed"], "components.ner.model.shared": shared},
-        )
-        seconds = time.time() - t0
-        best = model_dir / "model-best"
-        results.append(
-            {
-                "system": name,
-                "shared": shared,
-                "dev": evaluate(best, dev),
-                "test": evaluate(best, test),
-                "train_seconds": round(seconds, 1),
-            }
-        )
-        srsly.write_json(results_path, results)
-        trained += 1
+        fixed = {**overrides, **scheme_setup["fixed"], "components.ner.model.shared": shared}
+        return Run({"system": name, "shared": shared}, name, output / folder_name(name), lambda: (config, fixed), dev, test)
+
+    started = time.time()
+    results = run_all([scheme_run(shared) for shared in schemes], results_path, scheme_scores, use_gpu)
     results.sort(key=lambda r: -r["dev"]["f"])
-    print(f"Searched {len(schemes)} schemes in {(time.time() - started) / 60:.1f} min. Best on dev:")
+    log(f"Searched {len(schemes)} schemes in {(time.time() - started) / 60:.1f} min. Best on dev:")
     for r in results[:5]:
         print(f"  {r['system']:<45} dev F1 {r['dev']['f']:.4f}  test F1 {r['test']['f']:.4f}")
     return results
+
+
+def scheme_scores(run: Run, dev: Scores, test: Scores, seconds: float) -> Dict[str, object]:
+    return {"dev": dev, "test": test, "train_seconds": round(seconds, 1)}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

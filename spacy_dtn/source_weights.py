@@ -12,11 +12,12 @@ from typing import Dict
 import torch
 from thinc.api import Model
 
-from .pytorch_tagger import PRIVATE, SHARED, SOURCE, TARGET, TransferTagger, copy_name
+from .plan import PRIVATE, SHARED, SOURCE, TARGET
+from .pytorch_tagger import TransferTagger
 from .tagger_model import get_torch_module
 
 
-def copy_source_weights(model: Model, source_model: Model, source_path: str) -> None:
+def copy_source_weights(model: Model, source_model: Model, source_path: str, component: str) -> None:
     tagger, source = get_torch_module(model), get_torch_module(source_model)
     if source.tasks != [TARGET] or any(mode != PRIVATE for mode in source.plan.values()):
         raise ValueError(
@@ -37,7 +38,7 @@ def copy_source_weights(model: Model, source_model: Model, source_path: str) -> 
             "(configs/source.cfg for the BiLSTM-CRF, configs/source_trf.cfg for the transformer)."
         )
     for layer in tagger.plan:
-        destination = tagger.layers[layer][copy_name(tagger.plan[layer], SOURCE)]
+        (destination,) = tagger.copies(layer, SOURCE)
         weights = source.layers[layer][TARGET].state_dict()
         try:
             destination.load_state_dict(weights)
@@ -53,15 +54,16 @@ def copy_source_weights(model: Model, source_model: Model, source_path: str) -> 
         except ValueError as err:
             raise ValueError(
                 f"The token features (transformer) of the source pipeline {source_path} do not fit "
-                f"this tagger: use the same [components.ner.model.tok2vec] in both configs. {err}"
+                f"this tagger: use the same [components.{component}.model.tok2vec] in both configs. {err}"
             ) from None
 
 
-def freeze_shared(model: TransferTagger) -> None:
+def freeze_shared_copies(model: Model) -> None:
     """Stop the optimiser from moving what the source taught (sequential, frozen)."""
-    for layer in model.plan:
-        if SHARED in model.layers[layer]:
-            for param in model.layers[layer][SHARED].parameters():
+    tagger = get_torch_module(model)
+    for layer in tagger.plan:
+        if SHARED in tagger.layers[layer]:
+            for param in tagger.layers[layer][SHARED].parameters():
                 param.requires_grad_(False)
 
 
@@ -70,5 +72,5 @@ def shared_state(model: TransferTagger) -> Dict[str, torch.Tensor]:
     return {
         f"{layer}.{name}": value
         for layer in model.plan
-        for name, value in model.layers[layer][copy_name(model.plan[layer], SOURCE)].state_dict().items()
+        for name, value in model.copies(layer, SOURCE)[0].state_dict().items()
     }

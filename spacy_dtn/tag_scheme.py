@@ -12,12 +12,9 @@ TAG_SCHEMES = ("BIO", "BILUO")
 OUTSIDE = "O"
 
 
-def check_tag_scheme(tag_scheme: str) -> str:
+def check_tag_scheme(tag_scheme: str, where: str = "the component's `tag_scheme` setting") -> str:
     if tag_scheme not in TAG_SCHEMES:
-        raise ValueError(
-            f"Unknown tag_scheme {tag_scheme!r}: use one of {', '.join(TAG_SCHEMES)} "
-            "in the component's config ([components.ner] tag_scheme)."
-        )
+        raise ValueError(f"Unknown tag_scheme {tag_scheme!r} in {where}: use one of {', '.join(TAG_SCHEMES)}.")
     return tag_scheme
 
 

@@ -1,14 +1,16 @@
-"""Thinc architectures: the torch tagger wrapped for spaCy, one per sharing variant.
+"""Thinc architectures: the torch tagger wrapped for spaCy, and what the
+component asks of it (decoding, the loss, gate read-out, the optimiser step).
 
 A tagger model is two refs: "features" turns segments into arrays (hashed
 words and characters here, transformer vectors in transformer_model.py) and
 "torch" is the wrapped TransferTagger. The torch module's size depends on the
 label sets, which the component only learns in `initialize`, so the wrapper
-starts with an empty module and `init` builds the real one from
-`model.attrs["tag_names"]`.
+starts with an empty module and `init` builds the real one from the TagSet
+given by `set_tags`. The component never touches tensors: it passes the
+model's output back to the functions here.
 """
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -20,18 +22,9 @@ from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchWrapper_v3, get_torch
 from thinc.shims.pytorch import PyTorchShim
 from thinc.types import ArrayXd
 
-from .pytorch_tagger import (
-    GATED,
-    PRIVATE,
-    SHARED,
-    SOURCE,
-    TARGET,
-    CharWordTagger,
-    Constraints,
-    LayerPlan,
-    TransferTagger,
-    make_plan,
-)
+from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, single_task
+from .pytorch_crf import CRFScores, crf_loss, viterbi_decode
+from .pytorch_tagger import CharWordTagger, Constraints, GateSums, TransferTagger
 from .tag_scheme import allowed_transitions
 
 # nlp.pipe(n_process=...) forks. torch's OpenMP thread pool does not survive a
@@ -40,7 +33,8 @@ from .tag_scheme import allowed_transitions
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 TaggerInput = Tuple[List[Span], str]
-TaggerOutput = Tuple[torch.Tensor, ...]
+# The task's CRF scores and, in prediction, the gate sums of the target path.
+TaggerOutput = Tuple[CRFScores, GateSums]
 Features = Dict[str, ArrayXd]
 # (model, plan, tag counts per task, tag constraints per task) -> torch module
 ModuleMaker = Callable[[Model, LayerPlan, Mapping[str, int], Mapping[str, Constraints]], TransferTagger]
@@ -48,21 +42,25 @@ MAX_HASHES = 4  # Thinc's ops.hash gives four independent 32-bit hashes per key.
 # A sublayer with this attr (and everything under it) steps at that fraction
 # of the optimizer's learning rate.
 LEARN_RATE_SCALE = "learn_rate_scale"
+# model.attrs keys, read and written only through the functions below.
+TRANSFER_ATTR = "transfer"
+TAGS_ATTR = "tags"
 
 
+@registry.misc("spacy_dtn.TaggerSettings.v1")
 @dataclass(frozen=True)
 class TaggerSettings:
     """Sizes and regularisation of the BiLSTM-CRF, the same for every copy."""
 
-    char_rows: int
-    char_width: int
-    char_hidden: int
-    max_word_length: int
-    word_rows: int
-    word_width: int
-    word_hashes: int
-    word_hidden: int
-    dropout: float
+    char_rows: int = 1000
+    char_width: int = 25
+    char_hidden: int = 25
+    max_word_length: int = 24
+    word_rows: int = 50000
+    word_width: int = 100
+    word_hashes: int = 2
+    word_hidden: int = 100
+    dropout: float = 0.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.word_hashes <= MAX_HASHES:
@@ -75,36 +73,55 @@ class TaggerSettings:
             )
 
 
-@registry.misc("spacy_dtn.TaggerSettings.v1")
-def make_tagger_settings(
-    char_rows: int = 1000,
-    char_width: int = 25,
-    char_hidden: int = 25,
-    max_word_length: int = 24,
-    word_rows: int = 50000,
-    word_width: int = 100,
-    word_hashes: int = 2,
-    word_hidden: int = 100,
-    dropout: float = 0.5,
-) -> TaggerSettings:
-    return TaggerSettings(
-        char_rows, char_width, char_hidden, max_word_length,
-        word_rows, word_width, word_hashes, word_hidden, dropout,
-    )
+@dataclass(frozen=True)
+class TransferSpec:
+    """How the architecture shares its layers: the plan and how gates start."""
+
+    plan: LayerPlan
+    gate: str
+    gate_bias: float
 
 
+@dataclass(frozen=True)
+class TagSet:
+    """The tag names per task and their scheme: known once the component has
+    seen its labels, and what sizes the output layers."""
+
+    scheme: str
+    names: Dict[str, List[str]] = field(default_factory=dict)
+
+
+@registry.architectures("spacy_dtn.BiLSTMTransferTagger.v1")
+def build_bilstm_transfer_tagger(
+    settings: TaggerSettings,
+    shared: List[str] = [],
+    gated: List[str] = [],
+    gate: str = "dynamic",
+    gate_bias: float = 2.0,
+) -> Model[TaggerInput, TaggerOutput]:
+    """The character/word BiLSTM-CRF. `shared` layers are one copy for both
+    tasks, `gated` ones a shared and a target-private copy mixed by a gate
+    (DTN) that starts at sigmoid(gate_bias) shared; the rest are private.
+    Trained without a source every layer is the target's own (the baseline
+    and the source model)."""
+    spec = TransferSpec(make_plan(shared=shared, gated=gated), gate, gate_bias)
+    return build_transfer_model(None, _make_char_word_tagger, spec, attrs={"settings": settings})
+
+
+# The names of 0.1: one architecture per sharing variant. Kept so that
+# pipelines and configs written with them load and train as before.
 @registry.architectures("spacy_dtn.HierarchicalTagger.v1")
 def build_hierarchical_tagger(settings: TaggerSettings) -> Model[TaggerInput, TaggerOutput]:
-    """One task, every layer its own: the target-only baseline and the source model."""
-    return build_tagger_model(make_plan(), settings, multi_task=False, gate="scalar")
+    """Superseded by BiLSTMTransferTagger.v1 with nothing shared or gated."""
+    return build_bilstm_transfer_tagger(settings, gate="scalar", gate_bias=0.0)
 
 
 @registry.architectures("spacy_dtn.SharedTransferTagger.v1")
 def build_shared_transfer_tagger(
     shared: List[str], settings: TaggerSettings
 ) -> Model[TaggerInput, TaggerOutput]:
-    """A fixed sharing scheme: exactly the named layers are tied across tasks."""
-    return build_tagger_model(make_plan(shared=shared), settings, multi_task=True, gate="scalar")
+    """Superseded by BiLSTMTransferTagger.v1 with `shared` set."""
+    return build_bilstm_transfer_tagger(settings, shared=shared, gate="scalar", gate_bias=0.0)
 
 
 @registry.architectures("spacy_dtn.DynamicTransferTagger.v1")
@@ -115,30 +132,15 @@ def build_dynamic_transfer_tagger(
     shared: List[str] = [],
     gate_bias: float = 0.0,
 ) -> Model[TaggerInput, TaggerOutput]:
-    """DTN: gated layers have a shared and a target-private copy mixed by a gate.
-    `gate_bias` is the gates' starting logit: 0 starts at an even mix, 2 at 88% shared."""
-    return build_tagger_model(
-        make_plan(shared=shared, gated=gated), settings, multi_task=True, gate=gate, gate_bias=gate_bias
-    )
-
-
-def build_tagger_model(
-    plan: LayerPlan, settings: TaggerSettings, *, multi_task: bool, gate: str, gate_bias: float = 0.0
-) -> Model[TaggerInput, TaggerOutput]:
-    return build_transfer_model(
-        None, _make_char_word_tagger, plan, multi_task=multi_task, gate=gate, gate_bias=gate_bias,
-        attrs={"settings": settings},
-    )
+    """Superseded by BiLSTMTransferTagger.v1 (whose gate_bias defaults to the tuned 2.0)."""
+    return build_bilstm_transfer_tagger(settings, shared=shared, gated=gated, gate=gate, gate_bias=gate_bias)
 
 
 def build_transfer_model(
     features: Optional[Model[List[Span], Features]],
     make_module: ModuleMaker,
-    plan: LayerPlan,
+    spec: TransferSpec,
     *,
-    multi_task: bool,
-    gate: str,
-    gate_bias: float = 0.0,
     attrs: Mapping[str, Any] = {},
 ) -> Model[TaggerInput, TaggerOutput]:
     """`features`: a model from segments to feature arrays, with weights (a
@@ -161,10 +163,24 @@ def build_transfer_model(
         _forward,
         init=init,
         layers=[wrapper] if features is None else [features, wrapper],
-        attrs={"plan": plan, "multi_task": multi_task, "gate": gate, "gate_bias": gate_bias,
-               "tag_names": {}, "tag_scheme": None, **attrs},
+        attrs={TRANSFER_ATTR: spec, TAGS_ATTR: None, **attrs},
         refs={"torch": wrapper} if features is None else {"torch": wrapper, "features": features},
     )
+
+
+def transfer_spec(model: Model) -> TransferSpec:
+    return model.attrs[TRANSFER_ATTR]
+
+
+def set_tags(model: Model, tags: TagSet) -> None:
+    """Give the model its tag names before `initialize` builds the torch module."""
+    if TARGET not in tags.names:
+        raise ValueError("The tagger needs the target tag names before initialize.")
+    model.attrs[TAGS_ATTR] = tags
+
+
+def has_tags(model: Model) -> bool:
+    return model.attrs[TAGS_ATTR] is not None
 
 
 def deserialize_torch_state(module: torch.nn.Module, state_bytes: bytes, device: "torch.device") -> torch.nn.Module:
@@ -189,29 +205,27 @@ def get_torch_module(model: Model) -> TransferTagger:
 
 
 def _init(model: Model, make_module: ModuleMaker) -> None:
-    tag_names: Dict[str, List[str]] = model.attrs["tag_names"]
-    if TARGET not in tag_names:
+    tags: Optional[TagSet] = model.attrs[TAGS_ATTR]
+    if tags is None:
         raise ValueError("The tagger needs the target tag names before initialize.")
-    plan = dict(model.attrs["plan"])
-    if not model.attrs["multi_task"] or SOURCE not in tag_names:
-        tag_names = {TARGET: tag_names[TARGET]}
-    if len(tag_names) == 1:
-        # Without a source task a shared or gated layer would be a single copy anyway.
-        plan = {layer: PRIVATE for layer in plan}
-    elif plan["output"] in (SHARED, GATED) and tag_names[SOURCE] != tag_names[TARGET]:
+    spec = transfer_spec(model)
+    names, plan = tags.names, dict(spec.plan)
+    if SOURCE not in names:
+        plan = single_task(plan)
+    elif plan["output"] != PRIVATE and names[SOURCE] != names[TARGET]:
         raise ValueError(
             f"The architecture {plan['output']} the `output` layer, but source and target "
-            f"have different tags: source {tag_names[SOURCE]}, target {tag_names[TARGET]}. "
+            f"have different tags: source {names[SOURCE]}, target {names[TARGET]}. "
             "Remove 'output' from the architecture's `shared`/`gated` list."
         )
     constraints = {
-        task: tuple(torch.from_numpy(m) for m in allowed_transitions(names, model.attrs["tag_scheme"]))
-        for task, names in tag_names.items()
+        task: tuple(torch.from_numpy(m) for m in allowed_transitions(task_names, tags.scheme))
+        for task, task_names in names.items()
     }
     if model.has_ref("features"):
         model.get_ref("features").initialize()
-    module = make_module(model, plan, {task: len(names) for task, names in tag_names.items()}, constraints)
-    module.start_gates_at(model.attrs["gate_bias"])
+    module = make_module(model, plan, {task: len(task_names) for task, task_names in names.items()}, constraints)
+    module.start_gates_at(spec.gate_bias)
     shim: PyTorchShim = model.get_ref("torch").shims[0]
     shim._model = module.to(get_torch_default_device())
 
@@ -231,22 +245,22 @@ def _make_char_word_tagger(
         word_width=settings.word_width,
         word_hidden=settings.word_hidden,
         dropout=settings.dropout,
-        gate=model.attrs["gate"],
+        gate=transfer_spec(model).gate,
     )
 
 
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
     segments, task = X
-    features, backprop_features = compute_features(model, segments, is_train)
+    features, backprop_features = _compute_features(model, segments, is_train)
     outputs, backprop_tagger = model.get_ref("torch")((features, task), is_train)
 
-    def backprop(dY: Tuple[torch.Tensor, ...]) -> TaggerInput:
-        return backprop_features(backprop_tagger(dY)), task
+    def backprop(d_scores: CRFScores) -> TaggerInput:
+        return backprop_features(backprop_tagger(d_scores)), task
 
     return outputs, backprop
 
 
-def compute_features(model: Model, segments: List[Span], is_train: bool) -> Tuple[Features, Callable]:
+def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tuple[Features, Callable]:
     """The torch module's inputs for the segments, and their backprop."""
     if model.has_ref("features"):
         return model.get_ref("features")(segments, is_train)
@@ -310,13 +324,33 @@ def _convert_inputs(model: Model, X: Tuple[Features, str], is_train: bool):
 
 def _convert_outputs(model: Model, X_Ytorch: Any, is_train: bool):
     """Hand the torch outputs on unconverted: the CRF loss is computed in torch."""
-    _, Ytorch = X_Ytorch
+    _, (scores, gate_sums) = X_Ytorch
 
-    def backprop(dY: Tuple[torch.Tensor, ...]) -> ArgsKwargs:
-        pairs = [(y, dy) for y, dy in zip(Ytorch, dY) if dy is not None]
+    def backprop(d_scores: CRFScores) -> ArgsKwargs:
+        pairs = [(y, dy) for y, dy in zip(scores, d_scores) if dy is not None]
         return ArgsKwargs(args=([y for y, _ in pairs],), kwargs={"grad_tensors": [dy for _, dy in pairs]})
 
-    return Ytorch, backprop
+    return (scores, gate_sums), backprop
+
+
+def best_tag_paths(outputs: TaggerOutput) -> List[List[int]]:
+    """The Viterbi tag ids of each segment under the constraints."""
+    return viterbi_decode(*outputs[0])
+
+
+def tagging_loss(outputs: TaggerOutput, gold: Sequence[Sequence[int]]) -> Tuple[float, CRFScores]:
+    """The CRF loss of the gold tag ids, and the gradient the model's backprop takes."""
+    return crf_loss(outputs[0], gold)
+
+
+def gate_totals(outputs: TaggerOutput) -> Dict[str, Tuple[float, float]]:
+    """(sum, count) of the gate values per gated layer in a prediction's output."""
+    return {layer: (float(pair[0]), float(pair[1])) for layer, pair in outputs[1].items()}
+
+
+def built_plan(model: Model) -> LayerPlan:
+    """The plan of the initialized tagger (all private where it has no source task)."""
+    return dict(get_torch_module(model).plan)
 
 
 class ScaledOptimizer:
@@ -330,11 +364,17 @@ class ScaledOptimizer:
         return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
 
 
-def finish_update(model: Model, optimizer: Optimizer) -> None:
+def step_optimizer(model: Model, optimizer: Optimizer) -> None:
     """Model.finish_update, except that sublayers marked with LEARN_RATE_SCALE
-    step at that fraction of the learning rate. A pretrained transformer wants
-    a learning rate ~50x below the BiLSTM-CRF trained from scratch, and
-    gradient scaling (grad_factor) cannot give that: Adam is scale-invariant."""
+    step at that fraction of the learning rate, and torch gradients are
+    dropped afterwards.
+
+    A pretrained transformer wants a learning rate ~50x below the BiLSTM-CRF
+    trained from scratch, and gradient scaling (grad_factor) cannot give
+    that: Adam is scale-invariant. Thinc zeroes gradients instead of dropping
+    them, and its optimiser then still moves parameters with zero gradient
+    (momentum, weight decay); dropping them keeps a source batch off
+    target-private copies."""
     scales = {
         node.id: marked.attrs[LEARN_RATE_SCALE]
         for marked in model.walk()
@@ -353,3 +393,5 @@ def finish_update(model: Model, optimizer: Optimizer) -> None:
             if node.has_grad(name):
                 param, _ = optimizers[node.id]((node.id, name), node.get_param(name), node.get_grad(name))
                 node.set_param(name, param)
+    for param in get_torch_module(model).parameters():
+        param.grad = None

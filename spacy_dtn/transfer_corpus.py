@@ -13,7 +13,7 @@ from spacy.language import Language
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
-from .pytorch_tagger import SOURCE, TARGET
+from .plan import SOURCE, TARGET
 
 TASK_KEY = "spacy_dtn.task"
 

@@ -18,8 +18,17 @@ from spacy.tokens import Span
 from spacy.util import registry
 from thinc.api import Model
 
-from .pytorch_tagger import VECTOR_LAYERS, Constraints, LayerPlan, TokenVectorTagger, TransferTagger, make_plan
-from .tagger_model import LEARN_RATE_SCALE, Features, TaggerInput, TaggerOutput, build_transfer_model
+from .plan import VECTOR_LAYERS, LayerPlan, make_plan
+from .pytorch_tagger import Constraints, TokenVectorTagger, TransferTagger
+from .tagger_model import (
+    LEARN_RATE_SCALE,
+    Features,
+    TaggerInput,
+    TaggerOutput,
+    TransferSpec,
+    build_transfer_model,
+    transfer_spec,
+)
 
 
 @registry.architectures("spacy_dtn.TransformerTransferTagger.v1")
@@ -32,8 +41,10 @@ def build_transformer_transfer_tagger(
     word_hidden: int = 100,
     dropout: float = 0.3,
     transformer_learn_rate_scale: float = 0.02,
+    gate_bias: float = 0.0,
 ) -> Model[TaggerInput, TaggerOutput]:
-    """Layers are "vector_proj", "word_lstm" and "output". With `gated` empty it
+    """Layers are "vector_proj", "word_lstm" and "output"; gates start at
+    sigmoid(gate_bias) shared. With `gated` empty it
     is a fixed sharing scheme; trained without a source (source_model and
     source_per_target unset) it is the single-task tagger, as source model
     and baseline. `tok2vec` is an inline transformer
@@ -41,8 +52,8 @@ def build_transformer_transfer_tagger(
     """
     if not 0.0 <= transformer_learn_rate_scale <= 1.0:
         raise ValueError(
-            f"transformer_learn_rate_scale = {transformer_learn_rate_scale} in "
-            "[components.ner.model]: use a fraction of the learning rate in [0, 1] "
+            f"transformer_learn_rate_scale = {transformer_learn_rate_scale} in the architecture "
+            "spacy_dtn.TransformerTransferTagger.v1: use a fraction of the learning rate in [0, 1] "
             "(0 freezes the transformer)."
         )
     tok2vec.attrs[LEARN_RATE_SCALE] = transformer_learn_rate_scale
@@ -59,11 +70,11 @@ def build_transformer_transfer_tagger(
             proj_width=proj_width,
             word_hidden=word_hidden,
             dropout=dropout,
-            gate=model.attrs["gate"],
+            gate=transfer_spec(model).gate,
         )
 
-    plan = make_plan(shared=shared, gated=gated, layers=VECTOR_LAYERS)
-    return build_transfer_model(features, make_module, plan, multi_task=True, gate=gate)
+    spec = TransferSpec(make_plan(shared=shared, gated=gated, layers=VECTOR_LAYERS), gate, gate_bias)
+    return build_transfer_model(features, make_module, spec)
 
 
 def transformer_width(tok2vec: Model) -> int:
@@ -74,7 +85,7 @@ def transformer_width(tok2vec: Model) -> int:
     raise ValueError(
         "The tok2vec of spacy_dtn.TransformerTransferTagger.v1 has no initialized transformer "
         "(a node named 'transformer' with its width nO): use "
-        "spacy-transformers.Tok2VecTransformer.v3 as [components.ner.model.tok2vec]."
+        "spacy-transformers.Tok2VecTransformer.v3 as the architecture's `tok2vec`."
     )
 
 

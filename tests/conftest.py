@@ -1,13 +1,17 @@
 """Tiny hand-written corpora: a source with Chemical and Disease, a target with
 Disease only (different label sets, as in BC5CDR -> NCBI-disease)."""
-import subprocess
-import sys
 from pathlib import Path
 from typing import List, Tuple
 
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import Adam
+
+from spacy_dtn.plan import TARGET
+from spacy_dtn.runs import train_in_subprocess
+from spacy_dtn.transfer_corpus import mark_task
 
 Sentence = List[Tuple[str, str]]  # (word, BIO tag)
 
@@ -87,25 +91,56 @@ CONFIGS = Path(__file__).parent.parent / "configs"
 STEPS = ["--training.max_steps", "120", "--training.eval_frequency", "60"]
 
 
-def spacy_train(config: str, output: Path, *overrides: str) -> Path:
-    """`spacy train` through the CLI, as a user runs it."""
-    cmd = [sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(output), *STEPS, *overrides]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def train_few_steps(config: str, output: Path, *overrides: str) -> Path:
+    """`spacy train` of a shipped config for a few steps, through the CLI as a user runs
+    it; `overrides` are `--key value` pairs (a later one wins). Returns model-last."""
+    pairs = [*STEPS, *overrides]
+    train_in_subprocess(CONFIGS / config, output, {key.lstrip("-"): value for key, value in zip(pairs[::2], pairs[1::2])})
     return output / "model-last"
 
 
 @pytest.fixture(scope="session")
 def source_model(corpus_dir, tmp_path_factory) -> Path:
     corpus = str(corpus_dir / "source.spacy")
-    return spacy_train("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
+    return train_few_steps("source.cfg", tmp_path_factory.mktemp("source"), "--paths.train", corpus, "--paths.dev", corpus)
+
+
+# Small BiLSTM-CRF sizes: fast enough for unit tests, big enough to learn the toy corpora.
+SMALL_SETTINGS = {
+    "@misc": "spacy_dtn.TaggerSettings.v1", "char_rows": 60, "char_width": 8, "char_hidden": 8,
+    "word_rows": 500, "word_width": 16, "word_hidden": 16, "dropout": 0.1,
+}
+
+
+def make_nlp(architecture: dict) -> spacy.Language:
+    """A blank pipeline with one dtn_ner named "ner" of this architecture, small settings."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner", name="ner", config={"model": {**architecture, "settings": SMALL_SETTINGS}})
+    return nlp
+
+
+def examples(nlp, path: Path, task: str) -> List[Example]:
+    return [mark_task(Example(nlp.make_doc(d.text), d), task) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]
+
+
+def trained_target_nlp(corpus_dir: Path):
+    """A DTN trained on the toy target alone until it predicts entities, and its texts."""
+    nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": ["word_lstm"]})
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.initialize(lambda: target)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(target, sgd=optimizer)
+    return nlp, [eg.reference.text for eg in target]
+
+
+def entities(docs) -> List[List[Tuple[int, int, str]]]:
+    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
 
 
 @pytest.fixture(scope="session")
 def target_model(corpus_dir, tmp_path_factory) -> Path:
     """A small pipeline trained on the target corpus and saved (confidence, annotate, Spark)."""
-    from test_component import trained_target_nlp
-
     nlp, _ = trained_target_nlp(corpus_dir)
     path = tmp_path_factory.mktemp("target_model") / "model"
     nlp.to_disk(path)

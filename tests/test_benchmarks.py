@@ -1,13 +1,13 @@
-"""The benchmark's results writer and record merging, on synthetic records."""
+"""The benchmarks package: its results writer on synthetic records, the records
+its runs write, and its entry point."""
+import subprocess
 import sys
-from pathlib import Path
 
 import srsly
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-from run import add_record  # noqa: E402
-from write_results import summarize, targets_table, write_results  # noqa: E402
+from benchmarks.grid import ROOT
+from benchmarks.run import quality_scores, setting_run
+from benchmarks.write_results import summarize, targets_table, write_results
 
 PAIR = "BC2GM->BioNLP13PC"
 
@@ -53,8 +53,19 @@ def test_write_results_writes_tables_and_plots(tmp_path):
     assert (tmp_path / "f1_by_fraction_BC2GM_to_BioNLP13PC.png").stat().st_size > 0
 
 
-def test_add_record_keeps_records_written_by_another_runner(tmp_path):
-    path = tmp_path / "quality.json"
-    add_record(path, RECORDS[0])
-    add_record(path, RECORDS[1])
-    assert [(r["system"], r["seed"]) for r in srsly.read_json(path)] == [("dtn_sequential", 0), ("dtn_sequential", 1)]
+def test_a_run_record_is_what_the_writer_reads(tmp_path):
+    paths = {"dev": tmp_path / "dev.spacy", "test": tmp_path / "test.spacy"}
+    runs = [setting_run(PAIR, 0.1, seed, "baseline", paths) for seed in (0, 1)]
+    assert runs[0].name == f"{PAIR} 10% seed 0 baseline" and runs[0].output.parent.name == "0.1_0"
+    scores = {"p": 0.5, "r": 0.7, "f": 0.6, "per_type": {"Gene": {"p": 0.5, "r": 0.7, "f": 0.6}}}
+    records = [{**run.key, **quality_scores(run, scores, {**scores, "f": f1}, 12.34)} for run, f1 in zip(runs, (0.6, 0.8))]
+    assert records[0]["model"].startswith("benchmarks/work/target/") and records[0]["train_seconds"] == 12.3
+    (row,) = summarize(records)
+    assert (row["pair"], row["fraction"], row["system"], row["seeds"]) == (PAIR, 0.1, "baseline", 2)
+    assert abs(row["test_f1"] - 0.7) < 1e-9 and abs(row["per_type"]["Gene"] - 0.6) < 1e-9
+
+
+def test_runs_as_a_package_from_the_repository_root():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.run", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "--quick" in result.stdout and "python -m benchmarks.run" in result.stdout

@@ -1,33 +1,15 @@
 """The dtn_ner component: routing of source/target updates, sequential transfer
 from a source pipeline, serialization and multiprocessing."""
-from pathlib import Path
 
 import pytest
 import spacy
 import torch
-from spacy.tokens import DocBin
-from spacy.training import Example
 from thinc.api import Adam
 
-from spacy_dtn.pytorch_tagger import SHARABLE_LAYERS, SOURCE, TARGET
+from conftest import CONFIGS, SMALL_SETTINGS, entities, examples, make_nlp, trained_target_nlp
+from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.tagger_model import get_torch_module
-from spacy_dtn.transfer_corpus import mark_task
-
-SMALL_SETTINGS = {
-    "@misc": "spacy_dtn.TaggerSettings.v1", "char_rows": 60, "char_width": 8, "char_hidden": 8,
-    "word_rows": 500, "word_width": 16, "word_hidden": 16, "dropout": 0.1,
-}
-
-
-def make_nlp(architecture: dict) -> spacy.Language:
-    nlp = spacy.blank("en")
-    nlp.add_pipe("dtn_ner", name="ner", config={"model": {**architecture, "settings": SMALL_SETTINGS}})
-    return nlp
-
-
-def examples(nlp, path: Path, task: str):
-    return [mark_task(Example(nlp.make_doc(d.text), d), task) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]
 
 
 def snapshot(module, copy):
@@ -90,20 +72,6 @@ def test_sequential_init_copies_the_source_weights(corpus_dir, tmp_path):
     # Target-private copies keep their fresh initialisation.
     private = module.layers["word_lstm"][TARGET].state_dict()
     assert not torch.equal(private["lstm.weight_ih_l0"], source_module.layers["word_lstm"][TARGET].state_dict()["lstm.weight_ih_l0"])
-
-
-def trained_target_nlp(corpus_dir):
-    nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": ["word_lstm"]})
-    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
-    nlp.initialize(lambda: target)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(target, sgd=optimizer)
-    return nlp, [eg.reference.text for eg in target]
-
-
-def entities(docs):
-    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
 
 
 def test_save_load_predicts_identically(corpus_dir, tmp_path):
@@ -169,3 +137,22 @@ def test_gates_start_at_the_configured_bias(corpus_dir, gate):
     gates = nlp.get_pipe("ner").gate_values(eg.predicted for eg in target)
     expected = float(torch.sigmoid(torch.tensor(2.0)))
     assert all(abs(gates[layer] - expected) < 1e-6 for layer in SHARABLE_LAYERS[:4])
+
+
+def test_factory_default_is_the_tuned_dtn_config():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner")
+    shipped = spacy.util.load_config(CONFIGS / "dtn.cfg")["components"]["ner"]
+    default = nlp.config["components"]["dtn_ner"]
+    assert default["model"] == shipped["model"]
+    assert {k: default[k] for k in shipped} == shipped
+
+
+@pytest.mark.parametrize("config", ["dtn.cfg", "dtn_trf.cfg"])
+def test_default_score_weights_name_every_layer_of_the_architecture(config):
+    from spacy_dtn.search import scheme_overrides
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner")
+    weights = nlp.config["training"]["score_weights"]
+    assert all(f"gate_{layer}" in weights for layer in scheme_overrides(CONFIGS / config)["layers"])

@@ -13,7 +13,7 @@ from spacy_dtn.calibration import CalibrationSet, expected_calibration_error, fi
 from spacy_dtn.calibration import main as calibrate
 from spacy_dtn.confidence import entity_confidences
 from spacy_dtn.pytorch_crf import TaggedSpans, span_marginals
-from spacy_dtn.pytorch_tagger import TARGET
+from spacy_dtn.plan import TARGET
 from spacy_dtn.tag_scheme import entity_tags, extending_tag, spans_from_tags
 
 
@@ -85,7 +85,7 @@ def assert_matches_brute_force(ner, doc):
     against enumeration over the model's own CRF scores."""
     names = ner.tag_names(TARGET)
     outputs = ner.model.predict(([doc[:]], TARGET))
-    emissions, start, transitions, end, mask = (x.double() if x.is_floating_point() else x for x in outputs)
+    emissions, start, transitions, end, mask = (x.double() if x.is_floating_point() else x for x in outputs[0])
     expected = brute_force_span_probs(emissions[0], start, transitions, end, len(doc), names, ner.cfg["tag_scheme"])
     candidates = [(s, e, label) for s in range(len(doc)) for e in range(s + 1, len(doc) + 1) for label in ner.labels]
     (got,) = entity_confidences(outputs, [candidates], names, ner.cfg["tag_scheme"])
@@ -193,3 +193,14 @@ def test_calibrate_command_saves_the_temperature(trained, corpus_dir, tmp_path):
     assert report["dev"]["before"]["temperature"] == 1.0 and report["test"]["after"]["entities"] > 0
     assert 0.0 <= report["test"]["after"]["ece"] <= 1.0
     assert (tmp_path / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_entities_of_overlapping_windows_get_confidences(target_model):
+    """A doc longer than max_segment_length is tagged in overlapping windows:
+    each kept entity is scored in the window that keeps it."""
+    nlp = spacy.load(target_model, config={"components.ner.max_segment_length": 8, "components.ner.window_margin": 2})
+    doc = nlp(" ".join(TEXTS * 3))
+    group = doc.spans[nlp.get_pipe("ner").spans_key]
+    assert len(doc.ents) >= 3 and len(doc) > 8
+    assert [(s.start, s.end, s.label_) for s in group] == [(e.start, e.end, e.label_) for e in doc.ents]
+    assert all(0.0 <= e._.confidence <= 1.0 for e in doc.ents)

@@ -20,6 +20,7 @@ from spacy.tokens import DocBin
 from spacy.util import registry
 
 from spacy_dtn.converters import (
+    ALL_ENTITIES_KEY,
     ConversionError,
     ConversionStats,
     convert,
@@ -30,7 +31,9 @@ from spacy_dtn.converters import (
     subsample,
 )
 from spacy_dtn.converters.__main__ import main
-from spacy_dtn.converters.iob import tags_to_spans
+from spacy_dtn.converters.iob import spans_from_file_tags
+from spacy_dtn.converters.sentences import set_sentences
+from spacy_dtn.converters.spans import Mention, set_entities
 
 FIXTURES = Path(__file__).parent / "fixtures" / "converters"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +115,7 @@ def test_iob_folder_reads_every_file_in_name_order(nlp):
     ],
 )
 def test_tags_to_spans_decodes_mixed_schemes(tags, spans):
-    assert tags_to_spans([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
+    assert spans_from_file_tags([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
 
 
 def _encode(spans, n, scheme):
@@ -150,7 +153,7 @@ def entity_layouts(draw):
 def test_tags_to_spans_inverts_every_scheme(layout, scheme):
     n, spans = layout
     tags = _encode(spans, n, scheme)
-    assert tags_to_spans([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
+    assert spans_from_file_tags([(tag, i + 1) for i, tag in enumerate(tags)], Path("x.tsv")) == spans
 
 
 @pytest.mark.parametrize(
@@ -218,8 +221,8 @@ def test_brat_entities_and_policy_counts(nlp):
     assert ents(docs[0]) == [
         ("chest pain", "Problem"),
         ("radiating to the left arm", "Problem"),  # T2: discontinuous, merged
-        ("Troponin-I", "Test"),  # T3 kept, nested T4 "Troponin" dropped
-        ("aspirin 81 mg", "Treatment"),  # T5 kept, nested T6 and T7 dropped
+        ("Troponin-I", "Test"),  # T3 kept, nested T4 "Troponin" in doc.spans only
+        ("aspirin 81 mg", "Treatment"),  # T5 kept, nested T6 and T7 in doc.spans only
         ("shortness of breath", "Problem"),  # T8 "shortness of breat", expanded
     ]
     assert [(e.start_char, e.end_char) for e in docs[0].ents] == [
@@ -231,8 +234,15 @@ def test_brat_entities_and_policy_counts(nlp):
         ("lisinopril", "Treatment"),  # trailing space trimmed
     ]
     assert docs[0].text == (FIXTURES / "brat" / "note1.txt").read_text()
-    assert (stats.docs_read, stats.merged_discontinuous, stats.dropped_overlap) == (2, 1, 5)
-    assert (stats.expanded_to_tokens, stats.trimmed_whitespace) == (1, 1)
+    assert stats.docs_read == 2
+    assert stats.counts == Counter(
+        merged_discontinuous=1, expanded_to_tokens=1, trimmed_whitespace=1,
+        nested=3,  # T4 in T3, T6 and T7 in T5
+        same_span_other_label=1,  # note2 T2
+        crossing=1,  # note2 "kidney injury" against "acute kidney"
+    )
+    assert [len(doc.spans[ALL_ENTITIES_KEY]) for doc in docs] == [8, 5]
+    assert ("kidney injury", "Problem") in [(s.text, s.label_) for s in docs[1].spans[ALL_ENTITIES_KEY]]
     assert stats.skipped == Counter(
         {"brat R lines": 1, "brat A lines": 1, "brat # lines": 1, ".txt files without .ann": 1}
     )
@@ -386,7 +396,8 @@ def test_i2b2_2010_release_layout(nlp):
     assert ents(record_1[8]) == []  # "a right lower / lobe infiltrate" crosses lines: dropped
     assert ents(by_line["record-2.txt", 2]) == [("Metoprolol", "treatment")]
     assert [t.text for t in record_1[7]] == "Chest x-ray showed a right lower".split()
-    assert (stats.docs_read, stats.dropped_overlap, stats.dropped_cross_line) == (9, 1, 1)
+    assert stats.docs_read == 9
+    assert stats.counts == Counter(nested=1, dropped_cross_line=1)
 
 
 def test_i2b2_2010_separate_and_flat_folders_agree(tmp_path, nlp):
@@ -497,7 +508,8 @@ def test_i2b2_xml_2014_standoff(nlp):
     assert [(e.start_char, e.end_char) for e in doc.ents][:2] == [(14, 24), (26, 49)]
     assert doc.text.startswith("\nRecord date: 2067-05-03\n")
     assert doc.user_data == {"source_file": "note-101.xml"}
-    assert (stats.docs_read, stats.dropped_overlap, stats.expanded_to_tokens) == (1, 0, 0)
+    assert stats.docs_read == 1
+    assert stats.counts == Counter()
 
 
 def test_i2b2_xml_2006_inline_records(nlp):
@@ -580,7 +592,8 @@ def test_i2b2_xml_overlapping_tags_keep_the_longest(tmp_path, nlp):
     stats = ConversionStats()
     (doc,) = read_i2b2_xml(path, nlp=nlp, stats=stats)
     assert ents(doc) == [("2067-05-03", "DATE"), ("Dr. Ngo", "DOCTOR")]
-    assert stats.dropped_overlap == 2
+    assert stats.counts == Counter(nested=2)
+    assert len(doc.spans[ALL_ENTITIES_KEY]) == 4
 
 
 @pytest.mark.parametrize(
@@ -706,9 +719,11 @@ def test_cli_subprocess_round_trip(tmp_path, nlp):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         f"{output}: 2 docs written (of 2 read); "
-        "8 entities (Problem=4, Test=2, Treatment=2); "
-        "merged_discontinuous=1, dropped_overlap=5, expanded_to_tokens=1, "
-        "trimmed_whitespace=1, dropped_cross_line=0; "
+        "8 entities in doc.ents (Problem=4, Test=2, Treatment=2), 13 in doc.spans['entities_all']; "
+        "duplicates=0 (merged, nothing lost); "
+        "in doc.spans only: same_span_other_label=1, nested=3, crossing=1; "
+        "merged_discontinuous=1, expanded_to_tokens=1, trimmed_whitespace=1, "
+        "dropped_cross_line=0, sentence_breaks_in_entities=0; "
         "skipped: .txt files without .ann=1, brat # lines=1, brat A lines=1, brat R lines=1"
     )
     docs = list(DocBin().from_disk(output).get_docs(nlp.vocab))
@@ -729,6 +744,9 @@ def test_cli_subprocess_error_has_no_traceback(tmp_path):
 
 READERS = [
     ("spacy_dtn.IOBCorpus.v1", read_iob, FIXTURES / "iob" / "bio.tsv"),
+    ("spacy_dtn.BratCorpus.v2", read_brat, FIXTURES / "brat"),
+    ("spacy_dtn.I2B2ConceptCorpus.v2", read_i2b2_2010, FIXTURES / "i2b2_2010"),
+    ("spacy_dtn.I2B2DeidCorpus.v2", read_i2b2_xml, FIXTURES / "i2b2_xml"),
     ("spacy_dtn.BratCorpus.v1", read_brat, FIXTURES / "brat"),
     ("spacy_dtn.I2B2ConceptCorpus.v1", read_i2b2_2010, FIXTURES / "i2b2_2010"),
     ("spacy_dtn.I2B2DeidCorpus.v1", read_i2b2_xml, FIXTURES / "i2b2_xml"),
@@ -742,6 +760,10 @@ def test_registered_readers_yield_aligned_examples(name, read, path):
     expected = list(read(path, nlp=spacy.blank("en")))
     assert [token_ents(eg.reference) for eg in examples] == [token_ents(d) for d in expected]
     assert sum(len(eg.reference.ents) for eg in examples) > 0
+    assert all(ALL_ENTITIES_KEY in eg.reference.spans for eg in examples)
+    # v2 readers of brat and XML split sentences by default; v1 and one-Doc-per-line i2b2 do not
+    split = name in ("spacy_dtn.BratCorpus.v2", "spacy_dtn.I2B2DeidCorpus.v2")
+    assert any(token.is_sent_start for eg in examples for token in eg.reference[1:]) == split
     for eg in examples:
         assert [t.text for t in eg.predicted] == [t.text for t in eg.reference]
         assert eg.predicted.text == eg.reference.text
@@ -769,3 +791,74 @@ def test_reader_resolves_from_a_config():
     corpus = registry.resolve(config)["corpus"]
     (example,) = corpus(spacy.blank("en"))
     assert token_ents(example.reference) in EXPECTED_IOB_ENTS
+
+
+def test_reader_takes_a_splitter_and_rejects_one_for_iob():
+    nlp = spacy.blank("en")
+    make = registry.readers.get("spacy_dtn.I2B2ConceptCorpus.v2")
+    (first, second) = [eg.reference for eg in make(path=FIXTURES / "i2b2_2010", sentences="lines")(nlp)]
+    assert first.user_data["source_file"] == "record-1.txt" and len(list(first.sents)) == 6
+    with pytest.raises(ValueError, match="iob files are split into sentences already"):
+        convert("iob", FIXTURES / "iob" / "bio.tsv", Path("unused.spacy"), sentences="lines")
+    with pytest.raises(ValueError, match="unknown sentence splitter 'paragraphs'"):
+        registry.readers.get("spacy_dtn.BratCorpus.v2")(path=FIXTURES / "brat", sentences="paragraphs")
+
+
+# ---------------------------------------------------------------- spans and sentences
+
+
+def test_overlaps_are_counted_by_kind_and_kept_in_doc_spans(nlp):
+    doc = nlp.make_doc("a b c d e f g h i j")
+    mentions = [
+        Mention(0, 3, "X"),  # kept
+        Mention(0, 3, "X"),  # exact repeat: merged
+        Mention(0, 3, "Y"),  # same span, another label
+        Mention(1, 2, "X"),  # nested
+        Mention(2, 4, "Y"),  # crossing the end of 0-3
+        Mention(5, 8, "X"),  # kept
+        Mention(4, 7, "Y"),  # ties with 5-8 and starts earlier: kept; 5-8 crosses it
+    ]
+    stats = ConversionStats()
+    set_entities(doc, mentions, stats)
+    assert token_ents(doc) == [(0, 3, "X"), (4, 7, "Y")]
+    assert [(s.start, s.end, s.label_) for s in doc.spans[ALL_ENTITIES_KEY]] == sorted(set(mentions))
+    assert stats.counts == Counter(duplicates=1, same_span_other_label=1, nested=1, crossing=2)
+
+
+def test_unknown_count_is_an_error():
+    with pytest.raises(KeyError, match="dropped_overlap"):
+        ConversionStats().add("dropped_overlap")
+
+
+@pytest.mark.parametrize(
+    "splitter,starts,removed",
+    [
+        # "pain. Given" is one entity: the sentencizer's boundary at "Given" goes
+        ("sentencizer", [0, 6, 10], 1),  # the line-break token starts a sentence
+        ("lines", [0, 7], 0),
+        ("none", None, 0),
+    ],
+)
+def test_sentence_boundaries_skip_entities(nlp, splitter, starts, removed):
+    doc = nlp.make_doc("Chest pain. Given aspirin.\nNo fever. Stable.")
+    stats = ConversionStats()
+    set_entities(doc, [Mention(1, 4, "Problem")], stats)
+    set_sentences(doc, splitter, stats)
+    if starts is None:
+        assert not doc.has_annotation("SENT_START")
+    else:
+        assert [t.i for t in doc if t.is_sent_start] == starts
+    assert stats.counts["sentence_breaks_in_entities"] == removed
+
+
+def test_i2b2_2010_one_doc_per_file_keeps_cross_line_concepts(nlp):
+    stats = ConversionStats()
+    docs = list(read_i2b2_2010(FIXTURES / "i2b2_2010", nlp=nlp, stats=stats, sentences="lines"))
+    assert [d.user_data["source_file"] for d in docs] == ["record-1.txt", "record-2.txt"]
+    record_1 = docs[0]
+    assert ("a right lower\nlobe infiltrate", "problem") in ents(record_1)
+    # one sentence per non-empty line, but the concept over lines 7-8 joins them
+    sentences = [s.text.strip() for s in record_1.sents]
+    assert sentences[0] == "Admission Date :" and sentences[1] == "2067-05-03"
+    assert sentences[-1] == "Chest x-ray showed a right lower\nlobe infiltrate ."
+    assert stats.counts == Counter(nested=1, sentence_breaks_in_entities=1)

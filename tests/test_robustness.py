@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from thinc.shims.pytorch import default_deserialize_torch_model
 
 import spacy_dtn
-from spacy_dtn import ner_component, tagger_model
-from spacy_dtn.ner_component import PREDICT_BATCH_TOKENS, SavedModelError
-from test_component import entities, trained_target_nlp
+from spacy_dtn import saved_format, tagger_model
+from spacy_dtn.ner_component import PREDICT_BATCH_TOKENS
+from spacy_dtn.saved_format import SavedModelError
+from conftest import entities, trained_target_nlp
 
 LONG_WORDS = ["Patients", "with", "colon", "cancer", "received", "therapy", "and"]
 
@@ -107,9 +108,15 @@ def test_50k_token_document_is_tagged_in_windows(trained, monkeypatch):
     doc = nlp.make_doc(text)
     assert len(doc) == 50_000 and not doc.has_annotation("SENT_START")
 
-    windows = [(s.start, s.end) for _, s in ner.segments([doc])]
-    step = ner.max_segment_length
-    assert windows == [(i, min(i + step, 50_000)) for i in range(0, 50_000, step)]
+    windows = [(w.span.start, w.span.end) for _, w in ner.windows([doc])]
+    kept = [(w.keep_start, w.keep_end) for _, w in ner.windows([doc])]
+    length, margin = ner.max_segment_length, ner.window_margin
+    assert windows[0] == (0, length) and windows[-1][1] == 50_000
+    assert all(e - s <= length for s, e in windows)
+    # Neighbours overlap by two margins; the kept parts tile the document.
+    assert all(b[0] == a[1] - 2 * margin for a, b in zip(windows, windows[1:]))
+    assert kept[0][0] == 0 and kept[-1][1] == 50_000
+    assert all(a[1] == b[0] for a, b in zip(kept, kept[1:]))
 
     passes: List[List[Tuple[int, int]]] = []
     featurize = tagger_model.featurize
@@ -121,7 +128,7 @@ def test_50k_token_document_is_tagged_in_windows(trained, monkeypatch):
     monkeypatch.setattr(tagger_model, "featurize", spy)
     doc = nlp(doc)
     fed = [window for batch in passes for window in batch]
-    assert fed == windows  # every token once, in windows of at most max_segment_length
+    assert fed == windows  # every window once, each of at most max_segment_length
     assert len(passes) > 1
     for batch in passes:  # memory is bounded by the pass, not by the document
         assert len(batch) * max(e - s for s, e in batch) <= PREDICT_BATCH_TOKENS
@@ -135,8 +142,8 @@ def test_sentences_longer_than_a_window_are_cut(trained):
     doc = nlp.make_doc(" ".join(["word"] * 700) + " . short sentence .")
     for token in doc:
         token.is_sent_start = token.i == 0 or doc[token.i - 1].text == "."
-    windows = [(s.start, s.end) for _, s in ner.segments([doc])]
-    assert windows == [(0, 256), (256, 512), (512, 701), (701, 704)]
+    windows = [(w.span.start, w.span.end) for _, w in ner.windows([doc])]
+    assert windows == [(0, 256), (192, 448), (384, 640), (576, 701), (701, 704)]
 
 
 # ---------------------------------------------------------------- saved models
@@ -211,7 +218,7 @@ def test_other_major_minor_version_is_refused_naming_both(saved, tmp_path, versi
 
 
 def test_a_later_version_refuses_a_model_saved_by_this_one(saved, tmp_path, monkeypatch):
-    monkeypatch.setattr(ner_component, "__version__", "0.2.0")
+    monkeypatch.setattr(saved_format, "__version__", "0.2.0")
     for path, version in ((saved, spacy_dtn.__version__), (corrupt_copy(saved, tmp_path), None)):
         if version is None:
             edit_cfg(path, spacy_dtn_version=None)  # unstamped: 0.1.0
@@ -308,7 +315,7 @@ def test_loading_never_unpickles_objects(saved, tmp_path, monkeypatch):
 
 
 def test_the_torch_wrapper_loads_weights_only():
-    model = tagger_model.build_hierarchical_tagger(tagger_model.make_tagger_settings())
+    model = tagger_model.build_bilstm_transfer_tagger(tagger_model.TaggerSettings())
     shim = model.get_ref("torch").shims[0]
     assert shim._deserialize_model is tagger_model.deserialize_torch_state
 

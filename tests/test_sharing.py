@@ -6,23 +6,24 @@ import spacy
 import torch
 from thinc.api import NumpyOps
 
-from spacy_dtn.pytorch_tagger import SHARABLE_LAYERS, SHARED, SOURCE, TARGET
+from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.tag_scheme import make_tag_names
 from spacy_dtn.tagger_model import (
+    TaggerSettings,
+    TagSet,
     build_dynamic_transfer_tagger,
     build_shared_transfer_tagger,
     featurize,
     get_torch_module,
-    make_tagger_settings,
+    set_tags,
 )
 
-SMALL = make_tagger_settings(char_rows=50, char_width=4, char_hidden=3, word_rows=64, word_width=5, word_hidden=4, dropout=0.0)
+SMALL = TaggerSettings(char_rows=50, char_width=4, char_hidden=3, word_rows=64, word_width=5, word_hidden=4, dropout=0.0)
 ALL_SCHEMES = [list(c) for n in range(len(SHARABLE_LAYERS) + 1) for c in itertools.combinations(SHARABLE_LAYERS, n)]
 
 
 def initialized(model, target_labels=("Disease",), source_labels=("Disease",)):
-    model.attrs["tag_scheme"] = "BILUO"
-    model.attrs["tag_names"] = {TARGET: make_tag_names(target_labels, "BILUO"), SOURCE: make_tag_names(source_labels, "BILUO")}
+    set_tags(model, TagSet("BILUO", {TARGET: make_tag_names(target_labels, "BILUO"), SOURCE: make_tag_names(source_labels, "BILUO")}))
     model.initialize()
     return get_torch_module(model)
 
@@ -35,7 +36,7 @@ def param_ids(module):
 def test_scheme_ties_exactly_the_shared_layers(shared):
     module = initialized(build_shared_transfer_tagger(shared, SMALL))
     for layer in SHARABLE_LAYERS:
-        source, target = module.copy_for(layer, SOURCE), module.copy_for(layer, TARGET)
+        (source,), (target,) = module.copies(layer, SOURCE), module.copies(layer, TARGET)
         if layer in shared:
             assert source is target
         else:
@@ -77,8 +78,8 @@ def test_gate_one_takes_the_shared_path(kind):
     module = initialized(build_dynamic_transfer_tagger(list(SHARABLE_LAYERS), SMALL, gate=kind)).eval()
     set_gates(module, 100.0)
     inputs = batch(nlp)
-    target = module(**inputs, task=TARGET)
-    source = module(**inputs, task=SOURCE)  # the source path reads only shared copies
+    target, _ = module(**inputs, task=TARGET)
+    source, _ = module(**inputs, task=SOURCE)  # the source path reads only shared copies
     for t, s in zip(target, source):
         assert torch.equal(t, s)
 
@@ -93,7 +94,7 @@ def test_gate_zero_takes_the_private_path(kind):
     missing, _ = private_only.load_state_dict(target_weights, strict=False)
     assert all(f".{TARGET}." not in k for k in missing)
     inputs = batch(nlp)
-    for got, want in zip(dtn(**inputs, task=TARGET), private_only(**inputs, task=TARGET)):
+    for got, want in zip(dtn(**inputs, task=TARGET)[0], private_only(**inputs, task=TARGET)[0]):
         assert torch.allclose(got, want, atol=1e-6)
     # ...and not the shared path: the gate matters.
-    assert not torch.allclose(dtn(**inputs, task=TARGET)[0], dtn(**inputs, task=SOURCE)[0])
+    assert not torch.allclose(dtn(**inputs, task=TARGET)[0].emissions, dtn(**inputs, task=SOURCE)[0].emissions)

@@ -6,7 +6,7 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from conftest import spacy_train
+from conftest import train_few_steps
 
 
 def train_f1(model_path: Path, corpus: Path) -> float:
@@ -33,13 +33,13 @@ def test_config_learns_the_target(corpus_dir, source_model, tmp_path, config, ov
     paths = ["--paths.train", target, "--paths.dev", target]
     if config != "baseline.cfg":
         paths += ["--paths.source_model", str(source_model)]
-    model = spacy_train(config, tmp_path, *paths, *overrides)
+    model = train_few_steps(config, tmp_path, *paths, *overrides)
     assert train_f1(model, corpus_dir / "target.spacy") >= 0.95
 
 
 def test_dtn_joint_learns_the_target_and_reports_gates(corpus_dir, tmp_path):
     target = str(corpus_dir / "target.spacy")
-    model = spacy_train(
+    model = train_few_steps(
         "dtn.cfg", tmp_path,
         "--paths.train", target, "--paths.dev", target,
         "--paths.source_train", str(corpus_dir / "source.spacy"),

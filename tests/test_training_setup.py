@@ -17,9 +17,9 @@ from spacy.training.loop import train
 from spacy.util import load_config, registry
 
 from spacy_dtn.corpus_checks import DevCorpusError
-from spacy_dtn.pytorch_tagger import SOURCE, TARGET
+from spacy_dtn.plan import SOURCE, TARGET
 from spacy_dtn.tagger_model import get_torch_module
-from test_component import SMALL_SETTINGS, examples, make_nlp
+from conftest import SMALL_SETTINGS, examples, make_nlp
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 SMALL = {f"components.ner.model.settings.{k}": v for k, v in SMALL_SETTINGS.items() if k != "@misc"}

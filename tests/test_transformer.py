@@ -12,8 +12,8 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from thinc.api import Adam
 
-from conftest import spacy_train
-from spacy_dtn.pytorch_tagger import SHARED, SOURCE, TARGET, VECTOR_LAYERS
+from conftest import train_few_steps
+from spacy_dtn.plan import SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.tagger_model import get_torch_module
@@ -40,7 +40,7 @@ def load_examples(nlp, path: Path, task: str):
 @pytest.fixture(scope="module")
 def trf_source(corpus_dir, tmp_path_factory) -> Path:
     corpus = str(corpus_dir / "source.spacy")
-    return spacy_train(
+    return train_few_steps(
         "source_trf.cfg", tmp_path_factory.mktemp("trf_source"),
         "--paths.train", corpus, "--paths.dev", corpus, *SMALL, *STEPS,
     )
@@ -49,7 +49,7 @@ def trf_source(corpus_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trf_dtn(corpus_dir, trf_source, tmp_path_factory) -> Path:
     corpus = str(corpus_dir / "target.spacy")
-    return spacy_train(
+    return train_few_steps(
         "dtn_trf.cfg", tmp_path_factory.mktemp("trf_dtn"),
         "--paths.train", corpus, "--paths.dev", corpus, "--paths.source_model", str(trf_source), *SMALL, *STEPS,
     )

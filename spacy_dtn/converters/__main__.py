@@ -1,5 +1,8 @@
 """Command line: `python -m spacy_dtn.converters FORMAT INPUT OUTPUT`.
 
+Prints one summary line; `--report FILE` also writes every count per input
+file as JSON (see `stats`).
+
 Bad input is a data problem, not a bug, so it ends with exit code 1 and the
 `ConversionError` message (file, line or annotation id, value, fix) instead
 of a traceback.
@@ -9,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .convert import FORMATS, convert
+import srsly
+
+from .convert import DOCUMENT_FORMATS, FORMATS, SENTENCE_CHOICES, convert, read_options
 from .errors import ConversionError
 from .sampling import check_sampling_args
 
@@ -49,7 +54,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     size.add_argument("--count", type=_count, help="keep this many docs")
     parser.add_argument("--seed", type=int, default=0, help="seed for sub-sampling (default 0)")
     parser.add_argument("--lang", default="en", help="language of the tokenizer (default en)")
+    parser.add_argument(
+        "--sentences",
+        choices=SENTENCE_CHOICES,
+        default="default",
+        help=f"sentence splitter for {', '.join(DOCUMENT_FORMATS)}; boundaries never cut an "
+        "entity. default: sentencizer for brat and i2b2-xml, one Doc per line for i2b2-2010 "
+        "(any other value: one Doc per file)",
+    )
+    parser.add_argument(
+        "--report", type=Path, help="write the conversion counts per input file to this JSON file"
+    )
     args = parser.parse_args(argv)
+    try:
+        read_options(args.format, args.sentences)
+    except ValueError as err:
+        parser.error(str(err))
     try:
         stats = convert(
             args.format,
@@ -59,10 +79,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             count=args.count,
             seed=args.seed,
             lang=args.lang,
+            sentences=args.sentences,
         )
     except ConversionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        run = {"format": args.format, "input": str(args.input), "output": str(args.output)}
+        srsly.write_json(args.report, {**run, "sentences": args.sentences, **stats.report()})
     print(f"{args.output}: {stats.summary()}")
     return 0
 

@@ -16,9 +16,13 @@ Policy, because spaCy entities are non-overlapping runs of whole tokens:
 - whitespace at either end of a span is trimmed ("trimmed_whitespace"), and a
   span that does not start and end on token boundaries grows to the tokens it
   touches ("expanded_to_tokens");
-- nested or overlapping entities: the longest (in tokens) is kept; ties go to
-  the earliest start, then to the one first in the file; the others are
-  dropped ("dropped_overlap").
+- exact repeats are merged ("duplicates"); every distinct entity, nested and
+  overlapping ones included, goes to `doc.spans["entities_all"]`, and
+  `doc.ents` keeps the longest of overlapping ones (ties to the earliest
+  start, then to the first in the file), counting the others as
+  "same_span_other_label", "nested" or "crossing" (see `spans`);
+- sentence boundaries come from a splitter (`sentences`: "sentencizer" by
+  default, "lines" or "none") and never cut an entity (see `sentences`).
 
 Errors, each naming the `.ann` file and the annotation id and line: a line
 that is not a brat annotation (also a line cut short), offsets that are not
@@ -40,6 +44,7 @@ from spacy.tokens import Doc
 
 from .errors import ConversionError
 from .files import pair_files, read_text
+from .sentences import check_splitter, set_sentences
 from .spans import Mention, align_char_span, check_label, set_entities
 from .stats import ConversionStats
 
@@ -66,12 +71,15 @@ def read_brat(
     *,
     nlp: Optional[Language] = None,
     stats: Optional[ConversionStats] = None,
+    sentences: str = "sentencizer",
 ) -> Iterator[Doc]:
     """Yield one Doc per `.txt`/`.ann` pair: `path` is a folder (searched
-    recursively) or either file of one pair."""
+    recursively) or either file of one pair; `sentences` names the splitter."""
     nlp = nlp if nlp is not None else spacy.blank("en")
     stats = stats if stats is not None else ConversionStats()
+    check_splitter(sentences)
     for pair in pair_files(path, ".ann", stats):
+        stats.begin_file(pair.name)
         doc = nlp.make_doc(read_text(pair.text))
         mentions = [
             _to_mention(doc, annotation, pair.ann, stats)
@@ -81,8 +89,9 @@ def read_brat(
             stats.skipped["empty documents"] += 1
             continue
         set_entities(doc, mentions, stats)
+        set_sentences(doc, sentences, stats)
         doc.user_data["source_file"] = pair.name
-        stats.docs_read += 1
+        stats.read_doc()
         yield doc
 
 
@@ -90,7 +99,7 @@ def _to_mention(doc: Doc, annotation: TextBound, path: Path, stats: ConversionSt
     starts, ends = zip(*annotation.fragments)
     expected = annotation.text
     if len(annotation.fragments) > 1:
-        stats.merged_discontinuous += 1
+        stats.add("merged_discontinuous")
         expected = None  # the text field of a discontinuous span joins its fragments
     return align_char_span(
         doc,

@@ -15,7 +15,9 @@ Two layouts are recognised from the document structure:
 
 Character spans become tokens of a blank pipeline's tokenizer with the same
 alignment and overlap policy as brat (see `spans`): trim whitespace, expand
-to token boundaries, keep the longest of overlapping entities. A zero-length
+to token boundaries, every distinct entity in `doc.spans["entities_all"]`,
+the longest of overlapping entities in `doc.ents`. Sentence boundaries come
+from the `sentences` splitter and never cut an entity (see `sentences`). A zero-length
 tag (`start == end`, or an empty inline element) is an error, as are offsets
 beyond the text. A file that declares no encoding (or UTF-8) must be UTF-8:
 other bytes are an error naming the line and byte offset.
@@ -31,6 +33,7 @@ from spacy.tokens import Doc
 
 from .errors import ConversionError
 from .files import decode_utf8, list_files
+from .sentences import check_splitter, set_sentences
 from .spans import align_char_span, check_label, set_entities
 from .stats import ConversionStats
 
@@ -40,11 +43,15 @@ def read_i2b2_xml(
     *,
     nlp: Optional[Language] = None,
     stats: Optional[ConversionStats] = None,
+    sentences: str = "sentencizer",
 ) -> Iterator[Doc]:
-    """Yield Docs from one XML file or every `.xml` file in a folder."""
+    """Yield Docs from one XML file or every `.xml` file in a folder;
+    `sentences` names the splitter."""
     nlp = nlp if nlp is not None else spacy.blank("en")
     stats = stats if stats is not None else ConversionStats()
+    check_splitter(sentences)
     for file_path, name in list_files(path, (".xml",)):
+        stats.begin_file(name)
         root = _parse(file_path)
         if root.find("TEXT") is not None:
             docs = [_read_standoff(root, file_path, nlp, stats)]
@@ -62,8 +69,9 @@ def read_i2b2_xml(
             if not doc.text.strip():
                 stats.skipped["empty documents"] += 1
                 continue
+            set_sentences(doc, sentences, stats)
             doc.user_data["source_file"] = name
-            stats.docs_read += 1
+            stats.read_doc()
             yield doc
 
 

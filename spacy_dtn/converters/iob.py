@@ -11,6 +11,9 @@ corpora mix them and mislabel which one they use:
 - BIOES / IOBES (and spaCy's BILUO): `S-X`/`U-X` is a one-token entity,
   `E-X`/`L-X` ends the open entity of type X.
 
+IOB entities never overlap; they are set as `doc.ents` and, like every
+converter's, as `doc.spans["entities_all"]` (see `spans`).
+
 An unknown prefix, a tag without a label, or an `E-X` with no open entity of
 type X is an error: the file says something the converter cannot represent.
 Entity labels cannot contain whitespace here by construction (a tag such as
@@ -26,11 +29,12 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .errors import ConversionError
 from .files import list_files, read_text
+from .spans import Mention, set_entities
 from .stats import ConversionStats
 
 # Files taken from a folder given as input.
@@ -50,6 +54,7 @@ def read_iob(
     vocab = (nlp if nlp is not None else spacy.blank("en")).vocab
     stats = stats if stats is not None else ConversionStats()
     for file_path, name in list_files(path, IOB_SUFFIXES):
+        stats.begin_file(name)
         yield from _read_file(file_path, name, vocab, stats)
 
 
@@ -98,17 +103,19 @@ def _make_doc(
     stats: ConversionStats,
 ) -> Doc:
     doc = Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
-    spans = tags_to_spans(tags, path)
-    doc.ents = [Span(doc, start, end, label=label) for start, end, label in spans]
+    set_entities(doc, [Mention(*span) for span in spans_from_file_tags(tags, path)], stats)
     doc.user_data["source_file"] = name
     doc.user_data["source_line"] = tags[0][1]
-    stats.docs_read += 1
+    stats.read_doc()
     return doc
 
 
-def tags_to_spans(tags: Sequence[Tuple[str, int]], path: Path) -> List[Tuple[int, int, str]]:
-    """Decode (tag, line number) pairs of any supported scheme into
-    (start, end, label) token spans, end exclusive."""
+def spans_from_file_tags(tags: Sequence[Tuple[str, int]], path: Path) -> List[Tuple[int, int, str]]:
+    """Decode the (tag, line number) pairs of a corpus file, in any supported
+    scheme and mixes of them, into (start, end, label) token spans, end
+    exclusive. Unlike tag_scheme.spans_from_tags (the tagger's own output, a
+    valid sequence by construction) it accepts what real files hold and says
+    where a tag is malformed."""
     spans: List[Tuple[int, int, str]] = []
     open_start: Optional[int] = None
     open_label = ""

@@ -1,14 +1,19 @@
 """Corpus readers for spaCy configs, reading the raw formats directly.
 
-`[corpora.train] @readers = "spacy_dtn.BratCorpus.v1"` spares a separate
+`[corpora.train] @readers = "spacy_dtn.BratCorpus.v2"` spares a separate
 conversion step. Each reader converts exactly as the command line does
-(same tokenizer, policy and sub-sample for the same seed), so a config and
-a converted `.spacy` file train on the same data. The predicted Doc of each
-Example copies the reference tokens, so gold and predicted tokenization
-always align.
+(same tokenizer, policy, sentence splitter and sub-sample for the same
+seed), so a config and a converted `.spacy` file train on the same data. The
+predicted Doc of each Example copies the reference tokens, so gold and
+predicted tokenization always align.
+
+The document formats' readers are v2: they take `sentences` (see
+`sentences`; "default" is the format's own splitter, as on the command
+line). The v1 names stay loadable and read as before that option: no
+sentence boundaries for brat and i2b2 XML, one Doc per line for i2b2 2010.
 """
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 import spacy
 from spacy.language import Language
@@ -17,7 +22,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .brat import read_brat
-from .convert import ReadFunction, load_docs
+from .convert import ReadFunction, load_docs, read_options
 from .i2b2_2010 import read_i2b2_2010
 from .i2b2_xml import read_i2b2_xml
 from .iob import read_iob
@@ -28,7 +33,7 @@ from .stats import ConversionStats
 class ConvertedCorpus:
     """Callable that reads a corpus into Examples each time it is called
     (once per epoch in `spacy train`), like `spacy.Corpus.v1`. `stats` holds
-    the merge/drop counts of the latest read."""
+    the conversion counts of the latest read."""
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class ConvertedCorpus:
         fraction: Optional[float] = None,
         count: Optional[int] = None,
         seed: int = 0,
+        options: Optional[Dict[str, str]] = None,
     ) -> None:
         check_sampling_args(fraction, count)
         self.read = read
@@ -44,6 +50,7 @@ class ConvertedCorpus:
         self.fraction = fraction
         self.count = count
         self.seed = seed
+        self.options = options or {}
         self.stats = ConversionStats()
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
@@ -52,7 +59,14 @@ class ConvertedCorpus:
         tokenizer_nlp = spacy.blank(nlp.lang, vocab=nlp.vocab)
         self.stats = ConversionStats()
         docs = load_docs(
-            self.read, self.path, tokenizer_nlp, self.stats, self.fraction, self.count, self.seed
+            self.read,
+            self.path,
+            tokenizer_nlp,
+            self.stats,
+            self.fraction,
+            self.count,
+            self.seed,
+            **self.options,
         )
         for reference in docs:
             predicted = Doc(
@@ -71,26 +85,54 @@ def create_iob_reader(
     return ConvertedCorpus(read_iob, path, fraction, count, seed)
 
 
-@registry.readers("spacy_dtn.BratCorpus.v1")
-def create_brat_reader(
-    path: Path, fraction: Optional[float] = None, count: Optional[int] = None, seed: int = 0
-) -> Callable[[Language], Iterable[Example]]:
-    """Read a brat standoff folder or `.txt`/`.ann` pair."""
-    return ConvertedCorpus(read_brat, path, fraction, count, seed)
+Reader = Callable[..., Callable[[Language], Iterable[Example]]]
 
 
-@registry.readers("spacy_dtn.I2B2ConceptCorpus.v1")
-def create_i2b2_concept_reader(
-    path: Path, fraction: Optional[float] = None, count: Optional[int] = None, seed: int = 0
-) -> Callable[[Language], Iterable[Example]]:
-    """Read i2b2 2010 `.txt` + `.con` files (side by side, or in `txt/` and
-    `concept/` subfolders of `path`)."""
-    return ConvertedCorpus(read_i2b2_2010, path, fraction, count, seed)
+def _document_reader(format: str, read: ReadFunction) -> Reader:
+    """The v2 reader of a document format: its `sentences` is "default" (the
+    format's own) or a splitter name, as `--sentences` on the command line."""
+
+    def create(
+        path: Path,
+        fraction: Optional[float] = None,
+        count: Optional[int] = None,
+        seed: int = 0,
+        sentences: str = "default",
+    ) -> Callable[[Language], Iterable[Example]]:
+        options = read_options(format, sentences)
+        return ConvertedCorpus(read, path, fraction, count, seed, options)
+
+    create.__doc__ = f"Read a {format} corpus (see {read.__module__})."
+    return create
 
 
-@registry.readers("spacy_dtn.I2B2DeidCorpus.v1")
-def create_i2b2_deid_reader(
-    path: Path, fraction: Optional[float] = None, count: Optional[int] = None, seed: int = 0
-) -> Callable[[Language], Iterable[Example]]:
-    """Read i2b2 2006 (inline PHI) or 2014 (standoff TAGS) de-identification XML."""
-    return ConvertedCorpus(read_i2b2_xml, path, fraction, count, seed)
+def _v1_reader(v2: Reader, sentences: str) -> Reader:
+    """A v1 name: the v2 reader as it read before the `sentences` option."""
+
+    def create(
+        path: Path, fraction: Optional[float] = None, count: Optional[int] = None, seed: int = 0
+    ) -> Callable[[Language], Iterable[Example]]:
+        return v2(path, fraction, count, seed, sentences=sentences)
+
+    create.__doc__ = f"{v2.__doc__} v1: sentences={sentences!r}."
+    return create
+
+
+create_brat_reader = registry.readers("spacy_dtn.BratCorpus.v2")(
+    _document_reader("brat", read_brat)
+)
+create_i2b2_concept_reader = registry.readers("spacy_dtn.I2B2ConceptCorpus.v2")(
+    _document_reader("i2b2-2010", read_i2b2_2010)
+)
+create_i2b2_deid_reader = registry.readers("spacy_dtn.I2B2DeidCorpus.v2")(
+    _document_reader("i2b2-xml", read_i2b2_xml)
+)
+create_brat_reader_v1 = registry.readers("spacy_dtn.BratCorpus.v1")(
+    _v1_reader(create_brat_reader, "none")
+)
+create_i2b2_concept_reader_v1 = registry.readers("spacy_dtn.I2B2ConceptCorpus.v1")(
+    _v1_reader(create_i2b2_concept_reader, "default")
+)
+create_i2b2_deid_reader_v1 = registry.readers("spacy_dtn.I2B2DeidCorpus.v1")(
+    _v1_reader(create_i2b2_deid_reader, "none")
+)

@@ -1,4 +1,4 @@
-"""Turning annotations into `doc.ents`: alignment and overlap policy.
+"""Turning annotations into `doc.ents` and `doc.spans`: alignment and overlap policy.
 
 spaCy entities are non-overlapping runs of whole tokens; annotation formats
 allow character offsets inside tokens and nested or overlapping mentions.
@@ -8,10 +8,17 @@ These helpers apply one documented policy for every format:
   "trimmed_whitespace");
 - character spans not on token boundaries grow to the tokens they touch
   (`alignment_mode="expand"`, counted as "expanded_to_tokens");
-- of overlapping mentions the longest (in tokens) is kept; ties go to the
-  earliest start, then to the one first in the file. Every other mention
-  that shares a token with a kept one is dropped (counted as
-  "dropped_overlap"; an exact duplicate counts too).
+- exact repeats (same tokens and label after alignment) are merged into one
+  ("duplicates": nothing is lost);
+- every distinct mention, nested and overlapping ones included, goes to
+  `doc.spans[ALL_ENTITIES_KEY]` (sorted by start, end, label), so nothing the
+  source annotated is lost;
+- `doc.ents` (the flat layer the tagger learns and `spacy evaluate` scores)
+  keeps, of overlapping mentions, the longest (in tokens); ties go to the
+  earliest start, then to the one first in the file. Every other mention that
+  shares a token with a kept one stays out of `doc.ents` and is counted by how
+  it overlaps the kept one: "same_span_other_label" (same tokens), "nested"
+  (inside it) or "crossing" (partly outside it).
 
 Errors (a `ConversionError` naming file and annotation): offsets beyond the
 text; a zero-length span (start == end), which marks no text and usually
@@ -20,12 +27,17 @@ covers only whitespace; annotated text that differs from the text at the
 offsets; a label that is empty or contains whitespace.
 """
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
 from .errors import ConversionError
-from .stats import ConversionStats
+
+if TYPE_CHECKING:  # stats imports this module for ALL_ENTITIES_KEY
+    from .stats import ConversionStats
+
+# The span group holding every annotated entity, nested and overlapping ones included.
+ALL_ENTITIES_KEY = "entities_all"
 
 
 class Mention(NamedTuple):
@@ -62,7 +74,7 @@ def align_char_span(
     label: str,
     path: Path,
     location: str,
-    stats: ConversionStats,
+    stats: "ConversionStats",
     expected_text: Optional[str] = None,
 ) -> Mention:
     """Check character offsets (and the annotated text, if given) against the
@@ -106,28 +118,60 @@ def align_char_span(
             hint="delete the annotation or fix its offsets",
         )
     if (trimmed_start, trimmed_end) != (start, end):
-        stats.trimmed_whitespace += 1
+        stats.add("trimmed_whitespace")
     span = doc.char_span(trimmed_start, trimmed_end, alignment_mode="expand")
     if (span.start_char, span.end_char) != (trimmed_start, trimmed_end):
-        stats.expanded_to_tokens += 1
+        stats.add("expanded_to_tokens")
     return Mention(span.start, span.end, label)
 
 
-def set_entities(doc: Doc, mentions: Sequence[Mention], stats: ConversionStats) -> None:
-    """Set `doc.ents` from possibly overlapping mentions (in file order),
-    keeping the longest of each overlapping group; see the module docstring."""
+def set_entities(doc: Doc, mentions: Sequence[Mention], stats: "ConversionStats") -> None:
+    """Set `doc.spans[ALL_ENTITIES_KEY]` to every distinct mention and
+    `doc.ents` to the flat layer; see the module docstring."""
+    distinct = list(dict.fromkeys(mentions))
+    stats.add("duplicates", len(mentions) - len(distinct))
+    doc.spans[ALL_ENTITIES_KEY] = [_span(doc, m) for m in sorted(distinct)]
+    kept, left_out = flat_layer(distinct)
+    for mention in left_out:
+        stats.add(overlap_kind(mention, kept))
+    doc.ents = [_span(doc, m) for m in kept]
+
+
+def flat_layer(mentions: Sequence[Mention]) -> Tuple[List[Mention], List[Mention]]:
+    """Split distinct mentions (in file order) into non-overlapping ones to
+    keep, longest first (then earliest start, then first in the file), sorted,
+    and the ones left out."""
     ranked = sorted(
         range(len(mentions)),
         key=lambda i: (-(mentions[i].end - mentions[i].start), mentions[i].start, i),
     )
-    taken = [False] * len(doc)
+    taken = set()
     kept: List[Mention] = []
+    left_out: List[Mention] = []
     for i in ranked:
         mention = mentions[i]
-        if any(taken[mention.start : mention.end]):
-            stats.dropped_overlap += 1
+        tokens = range(mention.start, mention.end)
+        if taken.intersection(tokens):
+            left_out.append(mention)
             continue
-        taken[mention.start : mention.end] = [True] * (mention.end - mention.start)
+        taken.update(tokens)
         kept.append(mention)
-    kept.sort()
-    doc.ents = [Span(doc, m.start, m.end, label=m.label) for m in kept]
+    return sorted(kept), left_out
+
+
+def overlap_kind(mention: Mention, kept: Sequence[Mention]) -> str:
+    """How a mention left out of the flat layer overlaps the kept ones. The
+    kept ones are at least as long and do not overlap each other, so it lies
+    inside one of them or crosses the edge of one."""
+    overlapping = [k for k in kept if k.start < mention.end and mention.start < k.end]
+    if len(overlapping) == 1:
+        (other,) = overlapping
+        if (other.start, other.end) == (mention.start, mention.end):
+            return "same_span_other_label"
+        if other.start <= mention.start and mention.end <= other.end:
+            return "nested"
+    return "crossing"
+
+
+def _span(doc: Doc, mention: Mention) -> Span:
+    return Span(doc, mention.start, mention.end, label=mention.label)

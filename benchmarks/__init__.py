@@ -1,0 +1,1 @@
+"""The benchmarks, a package run from the repository root: `python -m benchmarks.run`."""

@@ -1,0 +1,47 @@
+"""The benchmark grid: corpus pairs, target fractions, seeds, step budgets,
+and where each setting's corpora and source pipelines live (under the
+git-ignored benchmarks/work), so every benchmark script names them alike."""
+from pathlib import Path
+from typing import Dict, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+RESULTS = BENCH / "results"
+WORK = BENCH / "work"  # corpora and trained pipelines (git-ignored)
+CONFIGS = ROOT / "configs"
+# pair name -> (source corpus, target corpus) in assets/
+PAIRS = {
+    "BC5CDR->NCBI-disease": ("BC5CDR-IOB", "NCBI-disease-IOB"),
+    "BC2GM->BioNLP13PC": ("BC2GM-IOB", "BioNLP13PC-IOB"),
+}
+FRACTIONS = [0.05, 0.1, 0.25, 1.0]
+SEEDS = [0, 1, 2]
+SCHEME_FRACTION = 0.1  # the target fraction at which every fixed scheme is trained
+# The `--quick` setting, where the speed is measured: (pair, target fraction, seed).
+QUICK: Tuple[str, float, int] = ("BC5CDR->NCBI-disease", 0.1, 0)
+SOURCE_STEPS = 1500
+TARGET_STEPS = 600
+EVAL_FREQUENCY = 100
+SOURCE_DEV_COUNT = 1000
+
+
+def pair_folder(pair: str) -> str:
+    """A pair name as a folder name: `BC5CDR->NCBI-disease` -> `BC5CDR-NCBI-disease`."""
+    return pair.replace(">", "")
+
+
+def corpus_paths(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
+    """The .spacy files of a setting; the target training set is a seeded fraction."""
+    folder = WORK / "corpus" / pair_folder(pair)
+    return {
+        "source_train": folder / "source_train.spacy",
+        "source_dev": folder / "source_dev.spacy",
+        "train": folder / f"target_train_{fraction}_{seed}.spacy",
+        "dev": folder / "target_dev.spacy",
+        "test": folder / "target_test.spacy",
+    }
+
+
+def source_model_path(kind: str, pair: str, seed: int) -> Path:
+    """The source pipeline of a kind ("dtn", "trf", "spacy"), shared by every fraction of a pair and seed."""
+    return WORK / "source" / f"{kind}_{pair_folder(pair)}_{seed}" / "model-best"

@@ -1,0 +1,91 @@
+"""The report's tables and gates, on saved-pipeline files written by hand (the
+workflow end to end is tests/test_project.py), and the shared table writer."""
+import shutil
+from pathlib import Path
+from typing import List
+
+import pytest
+import srsly
+
+from conftest import CONFIGS
+from spacy_dtn.gate_scores import LABELS_DIFFER, NOT_SCORED, saved_gates
+from spacy_dtn.plan import GATE_SCORE_PREFIX
+from spacy_dtn.report import main, markdown, system_record
+from spacy_dtn.tables import markdown_table
+
+BILSTM_LAYERS = ["char_embed", "char_lstm", "word_embed", "word_lstm", "output"]
+GATES = {"char_embed": 0.875, "char_lstm": 0.75, "word_embed": 0.625, "word_lstm": 0.25}  # exact in JSON
+
+
+def saved_pipeline(folder: Path, config: str, labels: List[str], source_labels: List[str]) -> Path:
+    """The files the report reads from a pipeline trained with a shipped config. As
+    spaCy writes it, meta.json has a value for every gate score weight, gated or not."""
+    folder.mkdir(parents=True)
+    shutil.copy(CONFIGS / config, folder / "config.cfg")
+    (folder / "ner").mkdir()
+    srsly.write_json(folder / "ner" / "cfg", {"labels": labels, "source_labels": source_labels, "tag_scheme": "BILUO"})
+    performance = {"ents_f": 0.7, **{GATE_SCORE_PREFIX + layer: GATES.get(layer, 0.0) for layer in BILSTM_LAYERS}}
+    srsly.write_json(folder / "meta.json", {"performance": performance})
+    return folder
+
+
+def metrics(path: Path) -> Path:
+    srsly.write_json(path, {"ents_p": 0.6, "ents_r": 0.8, "ents_f": 0.6857, "ents_per_type": {}})
+    return path
+
+
+def test_table_layout():
+    assert markdown_table(["system", "F1"], [["dtn", "71.00"], ["a|b", 3]]) == [
+        "| system | F1 |", "|---|---|", "| dtn | 71.00 |", "| a\\|b | 3 |"]
+
+
+def test_table_rejects_a_row_of_the_wrong_width():
+    with pytest.raises(ValueError, match="Row 2 .* has 1 cells: give one cell per column \\(2\\)"):
+        markdown_table(["system", "F1"], [["dtn", "71.00"], ["baseline"]])
+
+
+def test_only_gated_layers_have_gates(tmp_path):
+    baseline = saved_pipeline(tmp_path / "baseline", "baseline.cfg", ["Disease"], [])
+    dtn = saved_pipeline(tmp_path / "dtn", "dtn.cfg", ["Disease"], ["Chemical", "Disease"])
+    same_labels = saved_pipeline(tmp_path / "same", "dtn.cfg", ["Disease"], ["Disease"])
+    scheme = saved_pipeline(tmp_path / "scheme", "scheme.cfg", ["Disease"], ["Chemical", "Disease"])
+    no_source = saved_pipeline(tmp_path / "no_source", "dtn.cfg", ["Disease"], [])
+    assert saved_gates(baseline) == ({}, {})
+    assert saved_gates(dtn) == (GATES, {"output": LABELS_DIFFER})
+    assert saved_gates(same_labels) == (GATES, {})
+    assert saved_gates(scheme) == ({}, {"output": LABELS_DIFFER})
+    assert saved_gates(no_source) == ({}, {})
+
+
+def test_gates_of_a_pipeline_saved_without_scores():
+    """The DTN pipeline saved by 0.1.0 (tests/fixtures/saved_v0_1) was saved by
+    nlp.to_disk, so its meta.json has no scores: its gated layers say so."""
+    pipeline = Path(__file__).parent / "fixtures" / "saved_v0_1" / "pipeline"
+    gated = ["char_embed", "char_lstm", "word_embed", "word_lstm"]
+    assert saved_gates(pipeline) == ({}, {**{layer: NOT_SCORED for layer in gated}, "output": LABELS_DIFFER})
+
+
+def test_report_shows_a_dash_where_a_system_has_no_gate(tmp_path):
+    baseline = saved_pipeline(tmp_path / "baseline", "baseline.cfg", ["Disease"], [])
+    dtn = saved_pipeline(tmp_path / "dtn", "dtn.cfg", ["Disease"], ["Chemical", "Disease"])
+    systems = [system_record("baseline", baseline, metrics(tmp_path / "b.json")),
+               system_record("dtn", dtn, metrics(tmp_path / "d.json"))]
+    lines = markdown(systems, []).splitlines()
+    start = lines.index("| system | char_embed | char_lstm | word_embed | word_lstm | output |")
+    assert lines[start + 2:start + 4] == [
+        "| baseline | — | — | — | — | — |",
+        f"| dtn | 0.875 | 0.750 | 0.625 | 0.250 | {LABELS_DIFFER} |",
+    ]
+
+
+def test_report_writes_empty_gates_in_json_and_plots_only_gates(tmp_path):
+    baseline = saved_pipeline(tmp_path / "baseline", "baseline.cfg", ["Disease"], [])
+    dtn = saved_pipeline(tmp_path / "dtn", "dtn.cfg", ["Disease"], ["Chemical", "Disease"])
+    out = tmp_path / "reports"
+    assert main([str(out), "--system", "baseline", str(baseline), str(metrics(tmp_path / "b.json")),
+                 "--system", "dtn", str(dtn), str(metrics(tmp_path / "d.json"))]) == 0
+    systems = {s["system"]: s for s in srsly.read_json(out / "results.json")["systems"]}
+    assert systems["baseline"]["gates"] == {} and systems["baseline"]["gate_notes"] == {}
+    assert systems["dtn"]["gates"] == GATES and systems["dtn"]["gate_notes"] == {"output": LABELS_DIFFER}
+    for image in ["f1.png", "gates.png"]:
+        assert (out / image).read_bytes()[:4] == b"\x89PNG"
