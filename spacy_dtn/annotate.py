@@ -20,6 +20,7 @@ import html
 import multiprocessing
 import random
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +47,13 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     failures: List[Tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0  # from the first note read to the last written (no start-up)
 
     def line(self) -> str:
-        return f"annotated {self.annotated}, skipped {self.skipped} (already written), failed {self.failed}"
+        return (
+            f"annotated {self.annotated}, skipped {self.skipped} (already written), failed {self.failed} "
+            f"in {self.seconds:.1f} s"
+        )
 
 
 def load_pipeline(model: str, gpu_id: int = -1) -> Language:
@@ -136,6 +141,7 @@ def annotate_notes(
     summary = Summary()
     done = writer.done_ids() if done is None else done
     nlp = cached_pipeline(model, gpu_id)  # here first: a bad MODEL fails before any worker starts
+    started = time.perf_counter()
 
     def fail(note_id: str, reason: str) -> None:
         summary.failed += 1
@@ -181,6 +187,7 @@ def annotate_notes(
             if progress is not None:
                 progress.update(1)
     writer.close()
+    summary.seconds = time.perf_counter() - started
     return summary
 
 

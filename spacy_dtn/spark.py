@@ -17,6 +17,7 @@ Needs `pip install "spacy-dtn[spark]"` and a Java runtime.
 """
 import os
 import sys
+import time
 from typing import Iterator, List
 
 import pandas
@@ -79,10 +80,12 @@ def run_spark(args) -> Summary:
         df = df.repartition(parallelism)
     notes = df.select(col(args.id_col).cast("string").alias("id"), col(args.text_col).alias("text"))
     out = annotate(notes, args.model, "text", batch_size=args.batch_size, min_confidence=args.min_confidence)
+    started = time.perf_counter()
     out.select("id", "entities").write.mode("overwrite").parquet(str(args.output))
+    seconds = time.perf_counter() - started
     written = spark.read.parquet(str(args.output))
     failed: List[str] = [r.id for r in written.filter(col("entities").isNull()).select("id").limit(SHOWN_FAILURES).collect()]
-    summary = Summary(annotated=written.filter(col("entities").isNotNull()).count())
+    summary = Summary(annotated=written.filter(col("entities").isNotNull()).count(), seconds=seconds)
     summary.failed = written.filter(col("entities").isNull()).count()
     for note_id in failed:
         print(f"failed: {note_id}: no text, or longer than the pipeline's max_length", file=sys.stderr)

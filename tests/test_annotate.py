@@ -129,6 +129,16 @@ def test_min_confidence_and_resume(model, tmp_path, capsys):
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"n{i:05d}" for i in range(10)]
 
 
+def test_worker_processes_write_what_one_process_writes(model, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", note_texts(40))
+    options = ["--batch-size", "4"]
+    assert main([str(model), str(source), str(tmp_path / "one.jsonl"), *options]) == 0
+    assert main([str(model), str(source), str(tmp_path / "two.jsonl"), "--n-process", "2", *options]) == 0
+    one = (tmp_path / "one.jsonl").read_bytes()
+    assert one.count(b"\n") == 40 and b"confidence" in one
+    assert (tmp_path / "two.jsonl").read_bytes() == one
+
+
 def test_failed_notes_are_counted_and_set_the_exit_code(model, tmp_path, capsys):
     folder = tmp_path / "notes"
     folder.mkdir()
