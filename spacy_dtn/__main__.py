@@ -4,7 +4,13 @@ import sys
 from typing import List, Optional
 
 # Imported on use: a command loads only the modules it needs.
-COMMANDS = {"convert": ".converters.__main__", "report": ".report", "search": ".search"}
+COMMANDS = {
+    "annotate": ".annotate",
+    "calibrate": ".calibration",
+    "convert": ".converters.__main__",
+    "report": ".report",
+    "search": ".search",
+}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

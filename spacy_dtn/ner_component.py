@@ -18,6 +18,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
 
 from . import __version__
+from .confidence import entity_confidences, set_scored_spans
 from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from .segments import Window, continues_entity, prediction_windows, training_windows
 from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
@@ -37,7 +38,8 @@ from .tagger_model import (
 )
 from .transfer_corpus import example_task
 
-EntitySpans = List[Tuple[int, int, str]]
+# (start, end, label, confidence or None) of the entities of one doc.
+EntitySpans = List[Tuple[int, int, str, Optional[float]]]
 # Padded tokens (segments x longest segment) per forward pass in predict: a
 # long document or a large nlp.pipe batch is tagged in passes of this size,
 # so memory does not grow with the input.
@@ -59,7 +61,7 @@ gate_bias = 2.0
 
 @Language.factory(
     "dtn_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
     default_config={
         "model": util.load_config_from_str(DEFAULT_MODEL)["model"],
         "tag_scheme": "BILUO",
@@ -67,6 +69,9 @@ gate_bias = 2.0
         "max_segment_length": 256,
         "window_margin": 32,
         "freeze_shared": False,
+        "confidence": True,
+        "spans_key": "dtn_ents",
+        "confidence_temperature": 1.0,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={
@@ -86,6 +91,9 @@ def make_dtn_ner(
     max_segment_length: int,
     window_margin: int,
     freeze_shared: bool,
+    confidence: bool,
+    spans_key: str,
+    confidence_temperature: float,
     scorer: Optional[Callable],
 ) -> "DynamicTransferNER":
     return DynamicTransferNER(
@@ -97,6 +105,9 @@ def make_dtn_ner(
         max_segment_length=max_segment_length,
         window_margin=window_margin,
         freeze_shared=freeze_shared,
+        confidence=confidence,
+        spans_key=spans_key,
+        confidence_temperature=confidence_temperature,
         scorer=scorer,
     )
 
@@ -113,6 +124,9 @@ class DynamicTransferNER(TrainablePipe):
         max_segment_length: int = 256,
         window_margin: int = 32,
         freeze_shared: bool = False,
+        confidence: bool = True,
+        spans_key: str = "dtn_ents",
+        confidence_temperature: float = 1.0,
         scorer: Optional[Callable] = None,
     ) -> None:
         """`max_segment_length`: the most tokens the tagger reads at once;
@@ -131,6 +145,15 @@ class DynamicTransferNER(TrainablePipe):
         self.max_segment_length = max_segment_length
         self.window_margin = window_margin
         self.freeze_shared = freeze_shared
+        if confidence_temperature <= 0:
+            raise ValueError(
+                f"confidence_temperature = {confidence_temperature} in [components.{name}]: use a "
+                "number above 0 (1 keeps the model's probabilities)."
+            )
+        # Entity confidence (confidence.py): doc.spans[spans_key] with scores.
+        self.confidence = confidence
+        self.spans_key = spans_key
+        self.confidence_temperature = confidence_temperature
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -179,12 +202,23 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         for batch in self._predict_batches(self.windows(docs)):
             outputs = self.model.predict(([w.span for _, w in batch], TARGET))
-            for (i, window), path in zip(batch, best_tag_paths(outputs)):
+            kept = [
+                [span for span in spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
+                 if window.keeps(window.span.start + span[0])]
+                for (_, window), path in zip(batch, best_tag_paths(outputs))
+            ]
+            for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
                 offset = window.span.start
-                for s, e, label in spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"]):
-                    if window.keeps(offset + s):
-                        found[i].append((offset + s, offset + e, label))
+                for (s, e, label), score in zip(spans, scores):
+                    found[i].append((offset + s, offset + e, label, score))
         return [_without_overlaps(spans) for spans in found]
+
+    def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
+        """Each entity's CRF probability in its window; None everywhere when
+        confidence is off (then nothing is computed)."""
+        if not self.confidence:
+            return [[None] * len(row) for row in spans]
+        return entity_confidences(outputs, spans, names, self.cfg["tag_scheme"], self.confidence_temperature)
 
     def _predict_batches(self, indexed: Iterable[Tuple[int, Window]]) -> Iterator[List[Tuple[int, Window]]]:
         """Group windows into forward passes of at most PREDICT_BATCH_TOKENS
@@ -204,7 +238,9 @@ class DynamicTransferNER(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], predictions: List[EntitySpans]) -> None:
         for doc, spans in zip(docs, predictions):
-            predicted = [Span(doc, s, e, label=label) for s, e, label in spans]
+            predicted = [Span(doc, s, e, label=label) for s, e, label, _ in spans]
+            if self.confidence:
+                set_scored_spans(doc, self.spans_key, predicted, [score for *_, score in spans])
             if self.keep_existing_ents and doc.ents:
                 taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
                 predicted = list(doc.ents) + [
@@ -436,7 +472,7 @@ class DynamicTransferNER(TrainablePipe):
 def _without_overlaps(spans: EntitySpans) -> EntitySpans:
     """The spans in order; where overlapping windows disagree, the earlier span wins."""
     kept: EntitySpans = []
-    for span in sorted(spans):
+    for span in sorted(spans, key=lambda span: span[:3]):
         if not kept or span[0] >= kept[-1][1]:
             kept.append(span)
     return kept

@@ -1,4 +1,5 @@
-"""Linear-chain CRF over padded batches: log-likelihood and constrained Viterbi.
+"""Linear-chain CRF over padded batches: log-likelihood, constrained Viterbi
+and span marginals.
 
 The CRF has no parameters of its own here: the transition scores live in the
 tagger module (so the torch optimiser step of the wrapped model updates them),
@@ -110,3 +111,39 @@ def crf_loss(scores: CRFScores, gold: Sequence[Sequence[int]]) -> Tuple[float, C
     nll = negative_log_likelihood(emissions, tags, start, transitions, end, mask).sum()
     grads = torch.autograd.grad(nll, [emissions, start, transitions, end])
     return float(nll.detach()), CRFScores(*grads, None)
+
+
+class TaggedSpans(NamedTuple):
+    """N spans, each pinned to one tag sequence: the row of the batch, the
+    first token, the tag ids (N, M) padded past `lengths`, and a tag the token
+    after the span may not carry (-1 for none; BIO's I-X would extend it)."""
+
+    rows: Tensor
+    starts: Tensor
+    tags: Tensor
+    lengths: Tensor
+    next_not: Tensor
+
+
+def span_marginals(
+    emissions: Tensor, start: Tensor, transitions: Tensor, end: Tensor, mask: Tensor, spans: TaggedSpans
+) -> Tensor:
+    """P(the span's tokens carry exactly its tags, and the next token not
+    `next_not`) under the CRF, (N,): the partition function of each span's row
+    restricted to those paths (the constrained forward algorithm) over the
+    row's own. Exact, not a product of per-token maxima. One forward pass
+    over the B rows and the N constrained copies together."""
+    length, n_tags = emissions.shape[1:]
+    steps = torch.arange(length, device=emissions.device)
+    offset = steps - spans.starts.unsqueeze(1)  # (N, T)
+    inside = (offset >= 0) & (offset < spans.lengths.unsqueeze(1))
+    pinned = spans.tags.gather(1, offset.clamp(0, spans.tags.shape[1] - 1))
+    tags = torch.arange(n_tags, device=emissions.device)
+    allowed = ~inside.unsqueeze(2) | (tags == pinned.unsqueeze(2))
+    after = (offset == spans.lengths.unsqueeze(1)) & (spans.next_not >= 0).unsqueeze(1)
+    allowed &= ~(after.unsqueeze(2) & (tags == spans.next_not.view(-1, 1, 1)))
+    constrained = emissions[spans.rows].masked_fill(~allowed, float("-inf"))
+    log_z = log_partition(
+        torch.cat([emissions, constrained]), start, transitions, end, torch.cat([mask, mask[spans.rows]])
+    )
+    return (log_z[emissions.shape[0] :] - log_z[spans.rows]).exp().clamp(0.0, 1.0)

@@ -4,7 +4,7 @@ The CRF needs to know which tag bigrams are legal so that decoding can never
 produce a broken entity; that knowledge lives here, next to the conversions
 between entity spans and tag sequences.
 """
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -98,3 +98,16 @@ def spans_from_tags(tags: Sequence[str], tag_scheme: str) -> List[Tuple[int, int
 
 def tags_from_biluo(biluo: Sequence[str], tag_scheme: str) -> List[str]:
     return biluo_to_bio(biluo) if check_tag_scheme(tag_scheme) == "BIO" else list(biluo)
+
+
+def entity_tags(label: str, length: int, tag_scheme: str) -> List[str]:
+    """The tags that mark one entity of `length` tokens."""
+    inner = [f"I-{label}"] * (length - 2)
+    biluo = [f"U-{label}"] if length == 1 else [f"B-{label}", *inner, f"L-{label}"]
+    return tags_from_biluo(biluo, tag_scheme)
+
+
+def extending_tag(label: str, tag_scheme: str) -> Optional[str]:
+    """The tag that, on the token after an entity, would make it longer: BIO's
+    I-X; in BILUO the entity's own last tag (L or U) already closes it."""
+    return f"I-{label}" if check_tag_scheme(tag_scheme) == "BIO" else None

@@ -136,3 +136,12 @@ def trained_target_nlp(corpus_dir: Path):
 
 def entities(docs) -> List[List[Tuple[int, int, str]]]:
     return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
+
+
+@pytest.fixture(scope="session")
+def target_model(corpus_dir, tmp_path_factory) -> Path:
+    """A small pipeline trained on the target corpus and saved (confidence, annotate, Spark)."""
+    nlp, _ = trained_target_nlp(corpus_dir)
+    path = tmp_path_factory.mktemp("target_model") / "model"
+    nlp.to_disk(path)
+    return path

@@ -86,13 +86,18 @@ def is_valid(tags, scheme):
     return rebuilt == list(tags)
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    scheme=st.sampled_from(["BIO", "BILUO"]),
-    length=st.integers(1, 7),
-    seed=st.integers(0, 10_000),
-    scale=st.floats(0.1, 50.0),
-)
+def random_crf_cases(max_examples: int, max_length: int, max_scale: float):
+    """Hypothesis cases for random_crf under a tag scheme: scheme, length, seed, scale."""
+    cases = given(
+        scheme=st.sampled_from(["BIO", "BILUO"]),
+        length=st.integers(1, max_length),
+        seed=st.integers(0, 10_000),
+        scale=st.floats(0.1, max_scale),
+    )
+    return lambda test: settings(max_examples=max_examples, deadline=None)(cases(test))
+
+
+@random_crf_cases(max_examples=60, max_length=7, max_scale=50.0)
 def test_constrained_decoding_never_emits_invalid_sequences(scheme, length, seed, scale):
     names, constraints = constraints_for(scheme)
     emissions, start, transitions, end, mask = random_crf(4, length, len(names), seed)

@@ -87,7 +87,9 @@ def test_all_workflow_on_tiny_data(tiny_project):
     assert 0.0 < systems["dtn"]["gates"]["word_lstm"] < 1.0
     table = (project / "reports/results.md").read_text()
     assert "| baseline | — | — | — | — | — |" in table and "| private (label sets differ) |" in table
-    for image in ["f1.png", "gates.png"]:
+    calibration = srsly.read_json(project / "metrics/calibration.json")
+    assert set(calibration) == {"dev", "test"} and calibration["dev"]["before"]["temperature"] == 1.0
+    for image in ["f1.png", "gates.png", "reliability.png"]:
         assert (project / "reports" / image).read_bytes()[:4] == b"\x89PNG"
     (sdist,) = (project / "packages").glob("*/dist/*.tar.gz")
     with tarfile.open(sdist) as archive:

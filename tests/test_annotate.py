@@ -1,0 +1,214 @@
+"""`python -m spacy_dtn annotate`: inputs, outputs, bad notes, resume after a kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas
+import pytest
+import spacy
+
+from spacy_dtn.annotate import main
+from spacy_dtn.converters import read_brat
+from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
+from spacy_dtn.notes import NoteSource
+
+SENTENCES = ["Patients with diabetes received therapy .", "She developed renal failure after surgery .",
+             "No signs of asthma were found .", "A case of colon cancer is reported .",
+             "Risk of hepatitis increased with age ."]
+
+
+def note_texts(n):
+    """Notes of 1-3 sentences, some with line breaks, made from the templates."""
+    return [" ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i % 3)).replace(" . ", " .\n", i % 2)
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def model(target_model):
+    return target_model
+
+
+def write_jsonl(path, texts):
+    with path.open("w", encoding="utf8") as file:
+        for i, text in enumerate(texts):
+            file.write(json.dumps({"id": f"n{i:05d}", "text": text}) + "\n")
+    return path
+
+
+def expected_entities(model, texts, batch_size=64):
+    """What nlp.pipe finds, batched as annotate batches (the floats depend a little on the batch)."""
+    nlp = spacy.load(model)
+    docs = nlp.pipe(texts, batch_size=batch_size)
+    return [[(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents] for doc in docs]
+
+
+def as_tuples(entities):
+    return [(e["start"], e["end"], e["label"], e["text"], e["confidence"]) for e in entities]
+
+
+def test_inputs_report_bad_notes_and_go_on(tmp_path):
+    folder = tmp_path / "notes"
+    (folder / "ward").mkdir(parents=True)
+    (folder / "a.txt").write_text("Fine note .", encoding="utf8")
+    (folder / "ward" / "b.txt").write_bytes(b"caf\xe9 latin-1")
+    (folder / "c.txt").write_bytes(b"")
+    (folder / "d.txt").symlink_to(folder / "missing.txt")
+    notes = list(NoteSource(folder))
+    assert [(n.id, n.text) for n in notes if n.error is None] == [("a", "Fine note .")]
+    errors = {n.id: n.error for n in notes if n.error}
+    assert set(errors) == {"ward/b", "c", "d"}
+    assert "UTF-8" in errors["ward/b"] and "empty" in errors["c"] and "cannot read" in errors["d"]
+
+    jsonl = tmp_path / "notes.jsonl"
+    jsonl.write_bytes(b'{"id": 1, "text": "One ."}\nnot json\n{"id": 3}\n{"id": 1, "text": "again"}\n'
+                      b'{"id": 5, "text": "caf\xe9"}\n')
+    notes = list(NoteSource(jsonl))
+    assert [(n.id, n.text, n.error is None) for n in notes][0] == ("1", "One .", True)
+    assert [n.id for n in notes[1:]] == ["line 2", "3", "1", "line 5"]
+    assert all(n.error for n in notes[1:]) and "duplicate" in notes[3].error
+
+    csv = tmp_path / "notes.csv"
+    csv.write_bytes(b'note,body\n007,"Two\nlines ."\n8,\n9,caf\xe9\n')
+    notes = list(NoteSource(csv, id_col="note", text_col="body"))
+    assert (notes[0].id, notes[0].text) == ("007", "Two\nlines .")
+    assert [n.id for n in notes if n.error] == ["8", "9"]
+    with pytest.raises(ValueError, match="--text-col"):
+        NoteSource(csv)
+
+    parquet = tmp_path / "notes.parquet"
+    pandas.DataFrame({"id": ["x", "y", None], "text": ["Three .", None, "orphan"]}).to_parquet(parquet)
+    source = NoteSource(parquet)
+    assert source.total == 3
+    assert [(n.id, n.text, bool(n.error)) for n in source] == [("x", "Three .", False), ("y", None, True), ("row 3", None, True)]
+
+
+def test_outputs_hold_the_pipeline_entities(model, tmp_path, capsys):
+    texts = note_texts(12)
+    jsonl_in = write_jsonl(tmp_path / "in.jsonl", texts)
+    expected = expected_entities(model, texts)
+    assert any(expected)
+    assert main([str(model), str(jsonl_in), str(tmp_path / "out.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf8").splitlines()]
+    assert [r["id"] for r in records] == [f"n{i:05d}" for i in range(12)]
+    assert [as_tuples(r["entities"]) for r in records] == expected
+
+    assert main([str(model), str(jsonl_in), str(tmp_path / "out.parquet"), "--part-size", "5", "--batch-size", "5"]) == 0
+    table = pandas.read_parquet(tmp_path / "out.parquet")
+    assert len(list((tmp_path / "out.parquet").glob("part-*.parquet"))) == 3
+    assert [as_tuples(list(e)) for e in table["entities"]] == expected_entities(model, texts, batch_size=5)
+
+    assert main([str(model), str(jsonl_in), str(tmp_path / "brat"), "--html", str(tmp_path / "sample.html")]) == 0
+    docs = {doc.user_data["source_file"]: doc for doc in read_brat(tmp_path / "brat")}
+    for i, text in enumerate(texts):
+        doc = docs[f"n{i:05d}.txt"]
+        assert doc.text == text
+        assert [(e.start_char, e.end_char, e.label_) for e in doc.ents] == [x[:3] for x in expected[i]]
+    ann = (tmp_path / "brat" / "n00000.ann").read_text(encoding="utf8")
+    assert f"confidence={expected[0][0][4]:.4f}" in ann
+    page = (tmp_path / "sample.html").read_text(encoding="utf8")
+    assert f"{expected[0][0][2]} {expected[0][0][4]:.2f}" in page
+    assert "annotated 12, skipped 0 (already written), failed 0" in capsys.readouterr().out
+
+
+def test_min_confidence_and_resume(model, tmp_path, capsys):
+    texts = note_texts(8)
+    jsonl_in = write_jsonl(tmp_path / "in.jsonl", texts)
+    confidences = sorted(x[4] for row in expected_entities(model, texts) for x in row)
+    threshold = confidences[len(confidences) // 2]
+    out = tmp_path / "out.jsonl"
+    assert main([str(model), str(jsonl_in), str(out), "--min-confidence", str(threshold)]) == 0
+    kept = [e["confidence"] for line in out.read_text().splitlines() for e in json.loads(line)["entities"]]
+    assert kept and min(kept) >= threshold and len(kept) < len(confidences)
+    write_jsonl(jsonl_in, texts + note_texts(10)[8:])
+    assert main([str(model), str(jsonl_in), str(out)]) == 0
+    assert "annotated 2, skipped 8 (already written), failed 0" in capsys.readouterr().out
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"n{i:05d}" for i in range(10)]
+
+
+def test_worker_processes_write_what_one_process_writes(model, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", note_texts(40))
+    options = ["--batch-size", "4"]
+    assert main([str(model), str(source), str(tmp_path / "one.jsonl"), *options]) == 0
+    assert main([str(model), str(source), str(tmp_path / "two.jsonl"), "--n-process", "2", *options]) == 0
+    one = (tmp_path / "one.jsonl").read_bytes()
+    assert one.count(b"\n") == 40 and b"confidence" in one
+    assert (tmp_path / "two.jsonl").read_bytes() == one
+
+
+def test_failed_notes_are_counted_and_set_the_exit_code(model, tmp_path, capsys):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "good.txt").write_text(SENTENCES[0], encoding="utf8")
+    (folder / "bad.txt").write_bytes(b"\xff\xfe broken")
+    assert main([str(model), str(folder), str(tmp_path / "brat")]) == 1
+    captured = capsys.readouterr()
+    assert "failed: bad: not valid UTF-8 at byte 0" in captured.err
+    assert "annotated 1, skipped 0 (already written), failed 1" in captured.out
+    assert main([str(model), str(folder), str(tmp_path / "brat"), "--allow-failures"]) == 0
+    assert "annotated 0, skipped 1 (already written), failed 1" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "brat").iterdir()) == ["good.ann", "good.txt"]
+
+
+def test_joining_parts_twice_adds_nothing_twice(tmp_path):
+    """A run killed after the joined file was renamed into place but before
+    its parts were removed: the next run's join must not repeat them."""
+    note = lambda i: AnnotatedNote(f"n{i}", "x", [Entity(0, 1, "Disease", "x", 0.5)])
+    writer = JsonlWriter(tmp_path / "out.jsonl", part_size=2)
+    for i in range(5):
+        writer.write(note(i))
+    writer.flush()
+    parts = {p.name: p.read_bytes() for p in writer.parts()}
+    writer.close()
+    joined = (tmp_path / "out.jsonl").read_bytes()
+    for name, data in parts.items():  # the parts come back, as if never removed
+        writer.parts_dir.mkdir(exist_ok=True)
+        (writer.parts_dir / name).write_bytes(data)
+    again = JsonlWriter(tmp_path / "out.jsonl", part_size=2)
+    assert again.done_ids() == {f"n{i}" for i in range(5)}
+    again.close()
+    assert (tmp_path / "out.jsonl").read_bytes() == joined and not again.parts_dir.exists()
+
+
+def start_annotate(model, source, output, *extra):
+    cmd = [sys.executable, "-m", "spacy_dtn", "annotate", str(model), str(source), str(output), *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def committed(output, kind):
+    if kind == "brat":
+        return list(output.glob("*.ann")) if output.exists() else []
+    parts = output if kind == "parquet" else output.with_name(output.name + ".parts")
+    return list(parts.glob("part-*")) if parts.exists() else []
+
+
+def snapshot(output):
+    if output.is_file():
+        return {output.name: output.read_bytes()}
+    return {p.relative_to(output).as_posix(): p.read_bytes() for p in sorted(output.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "brat", "parquet"])
+def test_kill_then_rerun_equals_one_run(model, tmp_path, kind, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", note_texts(600))
+    name = {"jsonl": "out.jsonl", "brat": "brat", "parquet": "out.parquet"}[kind]
+    reference, resumed = tmp_path / "ref" / name, tmp_path / "resumed" / name
+    options = ["--batch-size", "8", "--part-size", "16"]
+    proc = start_annotate(model, source, resumed, *options)
+    deadline = time.time() + 300
+    while len(committed(resumed, kind)) < 3 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 3 <= len(committed(resumed, kind)) < (600 if kind == "brat" else 38)
+    if kind == "jsonl":
+        assert not resumed.exists()
+    assert main([str(model), str(source), str(resumed), *options]) == 0
+    assert "skipped 0 " not in capsys.readouterr().out
+    assert main([str(model), str(source), str(reference), *options]) == 0
+    assert snapshot(resumed) == snapshot(reference)
+    assert not list(resumed.parent.rglob("*annotate-tmp"))

@@ -1,0 +1,61 @@
+"""Spark: `spacy_dtn.spark.annotate` and `annotate --engine spark` on local[2]
+give the entities nlp.pipe gives."""
+import pandas
+import pytest
+import spacy
+
+from test_annotate import note_texts
+
+pyspark = pytest.importorskip("pyspark", reason="needs the spark extra: pip install -e '.[spark]'")
+
+from spacy_dtn.annotate import main  # noqa: E402
+from spacy_dtn.spark import annotate, spark_session  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def spark():
+    session = spark_session("local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def model(target_model):
+    return target_model
+
+
+def pipe_entities(model, texts):
+    nlp = spacy.load(model)
+    return [[(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+
+def assert_same_entities(rows, expected):
+    """Same spans, labels and texts; confidences equal up to float noise (Spark batches differently)."""
+    got = [[(e["start"], e["end"], e["label"], e["text"]) for e in row] for row in rows]
+    assert got == [[x[:4] for x in row] for row in expected]
+    assert [[e["confidence"] for e in row] for row in rows] == [pytest.approx([x[4] for x in row], abs=1e-5) for row in expected]
+
+
+def test_annotate_dataframe_matches_nlp_pipe(spark, model):
+    texts = note_texts(30)
+    df = spark.createDataFrame(pandas.DataFrame({"id": [f"n{i}" for i in range(31)], "text": texts + [None]}))
+    out = annotate(df.repartition(2), str(model)).toPandas().set_index("id")
+    assert list(out.columns) == ["text", "entities"]
+    assert out.loc["n30", "entities"] is None
+    rows = [[e.asDict() if hasattr(e, "asDict") else e for e in out.loc[f"n{i}", "entities"]] for i in range(30)]
+    expected = pipe_entities(model, texts)
+    assert any(expected)
+    assert_same_entities(rows, expected)
+
+
+def test_annotate_command_on_spark(spark, model, tmp_path, capsys):
+    texts = note_texts(20)
+    pandas.DataFrame({"note_id": range(21), "body": texts + [""]}).to_parquet(tmp_path / "notes.parquet")
+    args = [str(model), str(tmp_path / "notes.parquet"), str(tmp_path / "out.parquet"), "--engine", "spark",
+            "--master", "local[2]", "--id-col", "note_id", "--text-col", "body"]
+    assert main(args) == 1
+    assert "annotated 20, skipped 0 (already written), failed 1" in capsys.readouterr().out
+    table = pandas.read_parquet(tmp_path / "out.parquet").set_index("id")
+    assert table.loc["20", "entities"] is None
+    assert_same_entities([list(table.loc[str(i), "entities"]) for i in range(20)], pipe_entities(model, texts))
