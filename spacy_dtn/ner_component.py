@@ -188,11 +188,14 @@ class DynamicTransferNER(TrainablePipe):
 
     def _predict_batches(self, indexed: Iterable[Tuple[int, Window]]) -> Iterator[List[Tuple[int, Window]]]:
         """Group windows into forward passes of at most PREDICT_BATCH_TOKENS
-        padded tokens (at least one window per pass)."""
+        padded tokens (at least one window per pass). Windows go in order of
+        length, so a pass holds windows of about one length: little padding,
+        fewer passes, and the BiLSTMs step through fewer positions. Each
+        window keeps its doc index, so the order does not reach the docs."""
         budget = max(PREDICT_BATCH_TOKENS, self.max_segment_length)
         batch: List[Tuple[int, Window]] = []
         longest = 0
-        for item in indexed:
+        for item in sorted(indexed, key=lambda item: len(item[1].span)):
             length = len(item[1].span)
             if batch and (len(batch) + 1) * max(longest, length) > budget:
                 yield batch
