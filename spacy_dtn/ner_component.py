@@ -31,6 +31,7 @@ from .tagger_model import (
     built_plan,
     gate_totals,
     has_tags,
+    serve_quantized,
     set_tags,
     step_optimizer,
     tagging_loss,
@@ -67,6 +68,7 @@ gate_bias = 2.0
         "max_segment_length": 256,
         "window_margin": 32,
         "freeze_shared": False,
+        "quantize": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={
@@ -86,6 +88,7 @@ def make_dtn_ner(
     max_segment_length: int,
     window_margin: int,
     freeze_shared: bool,
+    quantize: bool,
     scorer: Optional[Callable],
 ) -> "DynamicTransferNER":
     return DynamicTransferNER(
@@ -97,6 +100,7 @@ def make_dtn_ner(
         max_segment_length=max_segment_length,
         window_margin=window_margin,
         freeze_shared=freeze_shared,
+        quantize=quantize,
         scorer=scorer,
     )
 
@@ -113,11 +117,15 @@ class DynamicTransferNER(TrainablePipe):
         max_segment_length: int = 256,
         window_margin: int = 32,
         freeze_shared: bool = False,
+        quantize: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         """`max_segment_length`: the most tokens the tagger reads at once;
         `window_margin`: tokens of context on each side where a longer
-        sentence or doc is tagged in overlapping windows (segments.py)."""
+        sentence or doc is tagged in overlapping windows (segments.py);
+        `quantize`: a pipeline loaded from disk or bytes predicts with int8
+        LSTM and Linear layers (CPU serving); training and saving always use
+        the float weights."""
         if max_segment_length < 1 or window_margin < 0:
             raise ValueError(
                 f"max_segment_length = {max_segment_length}, window_margin = {window_margin} in "
@@ -131,6 +139,7 @@ class DynamicTransferNER(TrainablePipe):
         self.max_segment_length = max_segment_length
         self.window_margin = window_margin
         self.freeze_shared = freeze_shared
+        self.quantize = quantize
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -434,6 +443,8 @@ class DynamicTransferNER(TrainablePipe):
                 "truncated or corrupt, or was saved with other labels or settings than its "
                 "cfg and config.cfg say; re-save or retrain the pipeline."
             ) from None
+        if self.quantize:
+            serve_quantized(self.model)
 
 
 def _without_overlaps(spans: EntitySpans) -> EntitySpans:

@@ -25,6 +25,7 @@ from thinc.types import ArrayXd
 
 from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, single_task
 from .pytorch_crf import CRFScores, crf_loss, viterbi_decode
+from .pytorch_serving import quantized_copy
 from .pytorch_tagger import CharWordTagger, Constraints, GateSums, TransferTagger
 from .tag_scheme import allowed_transitions
 
@@ -46,6 +47,9 @@ LEARN_RATE_SCALE = "learn_rate_scale"
 # model.attrs keys, read and written only through the functions below.
 TRANSFER_ATTR = "transfer"
 TAGS_ATTR = "tags"
+# The torch shim's attribute holding a quantized copy that predicts instead of
+# the float module (serve_quantized); not a model attr, so never serialized.
+SERVING_COPY = "dtn_serving_copy"
 
 
 @registry.misc("spacy_dtn.TaggerSettings.v1")
@@ -229,6 +233,7 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
     module.start_gates_at(spec.gate_bias)
     shim: PyTorchShim = model.get_ref("torch").shims[0]
     shim._model = module.to(get_torch_default_device())
+    shim.__dict__.pop(SERVING_COPY, None)  # a copy of the module this one replaces
 
 
 def _make_char_word_tagger(
@@ -253,12 +258,39 @@ def _make_char_word_tagger(
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
     segments, task = X
     features, backprop_features = _compute_features(model, segments, is_train)
+    serving = _serving_copy(model, is_train)
+    if serving is not None:
+        return _serve(model, serving, features, task), _no_backprop
     outputs, backprop_tagger = model.get_ref("torch")((features, task), is_train)
 
     def backprop(d_scores: CRFScores) -> TaggerInput:
         return backprop_features(backprop_tagger(d_scores)), task
 
     return outputs, backprop
+
+
+def serve_quantized(model: Model) -> None:
+    """Predict from now on with an int8 copy of the torch module (CPU serving,
+    pytorch_serving.py). The float module stays the model: it is what trains
+    and what is saved, and a training pass drops the copy, which would go stale."""
+    setattr(model.get_ref("torch").shims[0], SERVING_COPY, quantized_copy(get_torch_module(model)))
+
+
+def _serving_copy(model: Model, is_train: bool) -> Optional[torch.nn.Module]:
+    shim = model.get_ref("torch").shims[0]
+    if is_train:
+        shim.__dict__.pop(SERVING_COPY, None)
+    return getattr(shim, SERVING_COPY, None)
+
+
+def _serve(model: Model, serving: torch.nn.Module, features: Features, task: str) -> TaggerOutput:
+    inputs, _ = _convert_inputs(model.get_ref("torch"), (features, task), False)
+    with torch.no_grad():
+        return serving(*inputs.args, **inputs.kwargs)
+
+
+def _no_backprop(d_scores: CRFScores) -> TaggerInput:
+    raise ValueError("A prediction of the quantized serving copy has no gradient: train with begin_update.")
 
 
 def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tuple[Features, Callable]:
