@@ -32,6 +32,7 @@ from .tagger_model import (
     built_plan,
     gate_totals,
     has_tags,
+    serve_quantized,
     set_tags,
     step_optimizer,
     tagging_loss,
@@ -72,6 +73,7 @@ gate_bias = 2.0
         "confidence": True,
         "spans_key": "dtn_ents",
         "confidence_temperature": 1.0,
+        "quantize": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={
@@ -94,6 +96,7 @@ def make_dtn_ner(
     confidence: bool,
     spans_key: str,
     confidence_temperature: float,
+    quantize: bool,
     scorer: Optional[Callable],
 ) -> "DynamicTransferNER":
     return DynamicTransferNER(
@@ -108,6 +111,7 @@ def make_dtn_ner(
         confidence=confidence,
         spans_key=spans_key,
         confidence_temperature=confidence_temperature,
+        quantize=quantize,
         scorer=scorer,
     )
 
@@ -127,11 +131,15 @@ class DynamicTransferNER(TrainablePipe):
         confidence: bool = True,
         spans_key: str = "dtn_ents",
         confidence_temperature: float = 1.0,
+        quantize: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         """`max_segment_length`: the most tokens the tagger reads at once;
         `window_margin`: tokens of context on each side where a longer
-        sentence or doc is tagged in overlapping windows (segments.py)."""
+        sentence or doc is tagged in overlapping windows (segments.py);
+        `quantize`: a pipeline loaded from disk or bytes predicts with int8
+        LSTM and Linear layers (CPU serving); training and saving always use
+        the float weights."""
         if max_segment_length < 1 or window_margin < 0:
             raise ValueError(
                 f"max_segment_length = {max_segment_length}, window_margin = {window_margin} in "
@@ -154,6 +162,7 @@ class DynamicTransferNER(TrainablePipe):
         self.confidence = confidence
         self.spans_key = spans_key
         self.confidence_temperature = confidence_temperature
+        self.quantize = quantize
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -222,11 +231,14 @@ class DynamicTransferNER(TrainablePipe):
 
     def _predict_batches(self, indexed: Iterable[Tuple[int, Window]]) -> Iterator[List[Tuple[int, Window]]]:
         """Group windows into forward passes of at most PREDICT_BATCH_TOKENS
-        padded tokens (at least one window per pass)."""
+        padded tokens (at least one window per pass). Windows go in order of
+        length, so a pass holds windows of about one length: little padding,
+        fewer passes, and the BiLSTMs step through fewer positions. Each
+        window keeps its doc index, so the order does not reach the docs."""
         budget = max(PREDICT_BATCH_TOKENS, self.max_segment_length)
         batch: List[Tuple[int, Window]] = []
         longest = 0
-        for item in indexed:
+        for item in sorted(indexed, key=lambda item: len(item[1].span)):
             length = len(item[1].span)
             if batch and (len(batch) + 1) * max(longest, length) > budget:
                 yield batch
@@ -467,6 +479,8 @@ class DynamicTransferNER(TrainablePipe):
                 "truncated or corrupt, or was saved with other labels or settings than its "
                 "cfg and config.cfg say; re-save or retrain the pipeline."
             ) from None
+        if self.quantize:
+            serve_quantized(self.model)
 
 
 def _without_overlaps(spans: EntitySpans) -> EntitySpans:

@@ -121,9 +121,20 @@ class TransferTagger(nn.Module):
         copies = self.copies(layer, task)
         if len(copies) == 1:
             return copies[0](*args, **kwargs)
+        if not self.training and all(type(copy) is nn.Embedding for copy in copies):
+            return self._run_folded(layer, copies, gates, *args)
         shared, private = (copy(*args, **kwargs) for copy in copies)
         mixed, gates[layer] = self.gates[layer](shared, private)
         return mixed
+
+    def _run_folded(self, layer: str, copies: Tuple[nn.Module, ...], gates: Dict[str, Tensor], ids: Tensor) -> Tensor:
+        """A gated embedding in prediction: its output and gate depend on the row
+        alone, so the two tables are mixed once per pass (rows, not every
+        position) and looked up. The same sums as mixing the looked-up rows;
+        training keeps the per-position path, whose gradients it needs."""
+        table, gate_table = self.gates[layer](copies[0].weight, copies[1].weight)
+        gates[layer] = nn.functional.embedding(ids, gate_table)
+        return nn.functional.embedding(ids, table)
 
     def crf_params(self, task: str) -> Tuple[Tensor, Tensor, Tensor]:
         copies = self.copies("output", task)

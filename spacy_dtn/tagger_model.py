@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy
 import torch
+from spacy.attrs import NORM, ORTH
 from spacy.tokens import Span
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
@@ -24,6 +25,7 @@ from thinc.types import ArrayXd
 
 from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, single_task
 from .pytorch_crf import CRFScores, crf_loss, viterbi_decode
+from .pytorch_serving import quantized_copy
 from .pytorch_tagger import CharWordTagger, Constraints, GateSums, TransferTagger
 from .tag_scheme import allowed_transitions
 
@@ -45,6 +47,9 @@ LEARN_RATE_SCALE = "learn_rate_scale"
 # model.attrs keys, read and written only through the functions below.
 TRANSFER_ATTR = "transfer"
 TAGS_ATTR = "tags"
+# The torch shim's attribute holding a quantized copy that predicts instead of
+# the float module (serve_quantized); not a model attr, so never serialized.
+SERVING_COPY = "dtn_serving_copy"
 
 
 @registry.misc("spacy_dtn.TaggerSettings.v1")
@@ -228,6 +233,7 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
     module.start_gates_at(spec.gate_bias)
     shim: PyTorchShim = model.get_ref("torch").shims[0]
     shim._model = module.to(get_torch_default_device())
+    shim.__dict__.pop(SERVING_COPY, None)  # a copy of the module this one replaces
 
 
 def _make_char_word_tagger(
@@ -252,12 +258,39 @@ def _make_char_word_tagger(
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
     segments, task = X
     features, backprop_features = _compute_features(model, segments, is_train)
+    serving = _serving_copy(model, is_train)
+    if serving is not None:
+        return _serve(model, serving, features, task), _no_backprop
     outputs, backprop_tagger = model.get_ref("torch")((features, task), is_train)
 
     def backprop(d_scores: CRFScores) -> TaggerInput:
         return backprop_features(backprop_tagger(d_scores)), task
 
     return outputs, backprop
+
+
+def serve_quantized(model: Model) -> None:
+    """Predict from now on with an int8 copy of the torch module (CPU serving,
+    pytorch_serving.py). The float module stays the model: it is what trains
+    and what is saved, and a training pass drops the copy, which would go stale."""
+    setattr(model.get_ref("torch").shims[0], SERVING_COPY, quantized_copy(get_torch_module(model)))
+
+
+def _serving_copy(model: Model, is_train: bool) -> Optional[torch.nn.Module]:
+    shim = model.get_ref("torch").shims[0]
+    if is_train:
+        shim.__dict__.pop(SERVING_COPY, None)
+    return getattr(shim, SERVING_COPY, None)
+
+
+def _serve(model: Model, serving: torch.nn.Module, features: Features, task: str) -> TaggerOutput:
+    inputs, _ = _convert_inputs(model.get_ref("torch"), (features, task), False)
+    with torch.no_grad():
+        return serving(*inputs.args, **inputs.kwargs)
+
+
+def _no_backprop(d_scores: CRFScores) -> TaggerInput:
+    raise ValueError("A prediction of the quantized serving copy has no gradient: train with begin_update.")
 
 
 def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tuple[Features, Callable]:
@@ -271,26 +304,22 @@ def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> D
     """Hashed word rows per token, and character rows per unique word form.
 
     The character BiLSTM is the CPU bottleneck, so it runs once per distinct
-    word of the batch and `token_unique` scatters its outputs back.
+    word of the batch and `token_unique` scatters its outputs back. Python
+    loops run per segment and per distinct word, never per token: spaCy's
+    `to_array` gives the token ids and numpy places them.
     """
     lengths = numpy.array([len(s) for s in segments], dtype="int64")
     batch, width = len(segments), int(lengths.max(initial=1))
-    norms = numpy.array([t.norm for s in segments for t in s], dtype="uint64")
-    hashed = ops.to_numpy(ops.hash(norms, 0))[:, : settings.word_hashes].astype("int64")
+    ids = _token_ids(segments)
+    hashed = ops.to_numpy(ops.hash(numpy.ascontiguousarray(ids[:, 1]), 0))[:, : settings.word_hashes].astype("int64")
     hashed = hashed % (settings.word_rows - 1) + 1  # row 0 is padding
+    real = numpy.arange(width) < lengths[:, None]  # row-major order of `real` is token order
     word_ids = numpy.zeros((batch, width, settings.word_hashes), dtype="int64")
+    word_ids[real] = hashed
+    forms, token_form = _word_forms(ids[:, 0], segments, settings.max_word_length)
     token_unique = numpy.zeros((batch, width), dtype="int64")
-    forms: Dict[str, int] = {}
-    i = 0
-    for b, segment in enumerate(segments):
-        for t, token in enumerate(segment):
-            word_ids[b, t] = hashed[i]
-            token_unique[b, t] = forms.setdefault(_clip(token.text, settings.max_word_length), len(forms))
-            i += 1
-    char_lengths = numpy.array([len(f) for f in forms], dtype="int64")
-    chars = numpy.zeros((len(forms), int(char_lengths.max(initial=1))), dtype="int64")
-    for u, form in enumerate(forms):
-        chars[u, : len(form)] = [ord(c) % (settings.char_rows - 1) + 1 for c in form]
+    token_unique[real] = token_form
+    chars, char_lengths = _char_rows(forms, settings.char_rows)
     return {
         "word_ids": word_ids,
         "lengths": lengths,
@@ -298,6 +327,40 @@ def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> D
         "char_lengths": char_lengths,
         "token_unique": token_unique,
     }
+
+
+def _token_ids(segments: Sequence[Span]) -> numpy.ndarray:
+    """ORTH and NORM of every token (tokens, 2), in order: one `to_array` per doc."""
+    arrays: Dict[int, numpy.ndarray] = {}
+    parts = [numpy.zeros((0, 2), dtype="uint64")]
+    for segment in segments:
+        doc = segment.doc
+        if id(doc) not in arrays:
+            arrays[id(doc)] = doc.to_array([ORTH, NORM]).reshape(-1, 2)
+        parts.append(arrays[id(doc)][segment.start : segment.end])
+    return numpy.concatenate(parts)
+
+
+def _word_forms(orths: numpy.ndarray, segments: Sequence[Span], limit: int) -> Tuple[List[str], numpy.ndarray]:
+    """The distinct clipped word forms in order of first occurrence, and each token's form index."""
+    distinct, first, inverse = numpy.unique(orths, return_index=True, return_inverse=True)
+    forms: Dict[str, int] = {}
+    form_of = numpy.zeros(len(distinct), dtype="int64")
+    if len(distinct):
+        strings = segments[0].doc.vocab.strings
+        for u in numpy.argsort(first):
+            form_of[u] = forms.setdefault(_clip(strings[int(distinct[u])], limit), len(forms))
+    return list(forms), form_of[inverse.reshape(-1)]
+
+
+def _char_rows(forms: List[str], char_rows: int) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Character rows (forms, longest form) hashed by code point (row 0 is padding), and the forms' lengths."""
+    char_lengths = numpy.array([len(f) for f in forms], dtype="int64")
+    chars = numpy.zeros((len(forms), int(char_lengths.max(initial=1))), dtype="int64")
+    # UTF-32: one code point (what ord gives) per character.
+    codes = numpy.frombuffer("".join(forms).encode("utf-32-le"), dtype="<u4").astype("int64")
+    chars[numpy.arange(chars.shape[1]) < char_lengths[:, None]] = codes % (char_rows - 1) + 1
+    return chars, char_lengths
 
 
 def _clip(text: str, limit: int) -> str:

@@ -128,7 +128,7 @@ def test_50k_token_document_is_tagged_in_windows(trained, monkeypatch):
     monkeypatch.setattr(tagger_model, "featurize", spy)
     doc = nlp(doc)
     fed = [window for batch in passes for window in batch]
-    assert fed == windows  # every window once, each of at most max_segment_length
+    assert sorted(fed) == windows  # every window once (in order of length), each of at most max_segment_length
     assert len(passes) > 1
     for batch in passes:  # memory is bounded by the pass, not by the document
         assert len(batch) * max(e - s for s, e in batch) <= PREDICT_BATCH_TOKENS

@@ -1,0 +1,129 @@
+"""The fast paths predict what the plain ones do: numpy featurisation gives the
+arrays of a per-token loop, windows sorted by length give the entities of
+docs tagged one at a time, and the int8 serving copy (quantize = true) agrees
+with the float model while training and saving keep the float weights."""
+from typing import Dict, List
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Span
+from thinc.api import Adam, NumpyOps
+
+from spacy_dtn.plan import SOURCE, TARGET
+from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module
+from conftest import entities, examples, make_nlp
+
+SETTINGS = TaggerSettings(char_rows=60, word_rows=500, max_word_length=6)
+
+
+def per_token_features(segments: List[Span], settings: TaggerSettings) -> Dict[str, numpy.ndarray]:
+    """The featurisation written as a loop over tokens: what `featurize` must equal."""
+    lengths = numpy.array([len(s) for s in segments], dtype="int64")
+    width = int(lengths.max(initial=1))
+    hashed = NumpyOps().hash(numpy.array([t.norm for s in segments for t in s], dtype="uint64"), 0)
+    word_ids = numpy.zeros((len(segments), width, settings.word_hashes), dtype="int64")
+    token_unique = numpy.zeros((len(segments), width), dtype="int64")
+    forms: Dict[str, int] = {}
+    i = 0
+    for b, segment in enumerate(segments):
+        for t, token in enumerate(segment):
+            word_ids[b, t] = hashed[i, : settings.word_hashes].astype("int64") % (settings.word_rows - 1) + 1
+            text = token.text
+            if len(text) > settings.max_word_length:
+                half = settings.max_word_length // 2
+                text = text[:half] + text[len(text) - (settings.max_word_length - half) :]
+            token_unique[b, t] = forms.setdefault(text, len(forms))
+            i += 1
+    chars = numpy.zeros((len(forms), max([len(f) for f in forms], default=1)), dtype="int64")
+    for u, form in enumerate(forms):
+        chars[u, : len(form)] = [ord(c) % (settings.char_rows - 1) + 1 for c in form]
+    return {
+        "word_ids": word_ids,
+        "lengths": lengths,
+        "chars": chars,
+        "char_lengths": numpy.array([len(f) for f in forms], dtype="int64"),
+        "token_unique": token_unique,
+    }
+
+
+def test_featurize_equals_the_per_token_loop():
+    nlp = spacy.blank("en")
+    docs = [
+        nlp("Germline BRCA1 mutations cause familial breast cancer ; BRCA1 again ."),
+        # Different words that clip to the same form, repeated words, non-ASCII and emoji.
+        nlp("abcXYZdef abcQQQdef naïve Café 😀 α-β-γ cancer cancer"),
+        nlp("x"),
+    ]
+    segments = [docs[0][:], docs[1][2:7], docs[1][:], docs[0][3:5], docs[2][:]]
+    expected = per_token_features(segments, SETTINGS)
+    found = featurize(segments, SETTINGS, NumpyOps())
+    assert found.keys() == expected.keys()
+    for name, array in expected.items():
+        assert found[name].dtype == array.dtype, name
+        numpy.testing.assert_array_equal(found[name], array, err_msg=name)
+    assert len(found["chars"]) < sum(len(s) for s in segments)  # forms are shared, not per token
+
+
+@pytest.fixture(scope="module")
+def dtn(corpus_dir):
+    """A two-task DTN (every embedding and BiLSTM gated) trained on the toy
+    corpora until it predicts entities, and the target texts."""
+    nlp = make_nlp({
+        "@architectures": "spacy_dtn.BiLSTMTransferTagger.v1",
+        "gated": ["char_embed", "char_lstm", "word_embed", "word_lstm"],
+    })
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    train = target + examples(nlp, corpus_dir / "source.spacy", SOURCE)
+    nlp.initialize(lambda: train)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(train, sgd=optimizer)
+    texts = [eg.reference.text for eg in target]
+    texts += [" ".join(texts[i : i + 3]) for i in range(0, len(texts), 3)]  # windows of several lengths
+    return nlp, texts
+
+
+def test_a_batch_predicts_what_docs_one_at_a_time_do(dtn):
+    nlp, texts = dtn
+    alone = entities(nlp(text) for text in texts)
+    assert any(alone)
+    assert entities(nlp.pipe(texts, batch_size=64)) == alone
+
+
+@pytest.fixture(scope="module")
+def saved(dtn, tmp_path_factory):
+    path = tmp_path_factory.mktemp("dtn") / "model"
+    dtn[0].to_disk(path)
+    return path
+
+
+def load_quantized(path):
+    return spacy.load(path, config={"components": {"ner": {"quantize": True}}})
+
+
+def test_quantized_copy_predicts_like_the_float_model(dtn, saved):
+    _, texts = dtn
+    plain, quantized = spacy.load(saved), load_quantized(saved)
+    ner = quantized.get_pipe("ner")
+    shim = ner.model.get_ref("torch").shims[0]
+    assert getattr(shim, SERVING_COPY, None) is not None
+    assert not hasattr(plain.get_pipe("ner").model.get_ref("torch").shims[0], SERVING_COPY)
+    expected, found = entities(plain.pipe(texts)), entities(quantized.pipe(texts))
+    assert any(expected)
+    agree = sum(e == f for e, f in zip(expected, found))
+    assert agree >= 0.9 * len(texts), (agree, len(texts))
+    gates, quantized_gates = plain.get_pipe("ner").gate_values(plain.pipe(texts)), ner.gate_values(quantized.pipe(texts))
+    assert quantized_gates == pytest.approx(gates, abs=0.01)
+
+
+def test_quantize_keeps_the_float_weights_for_saving_and_training(dtn, saved):
+    nlp, texts = dtn
+    quantized = load_quantized(saved)
+    ner = quantized.get_pipe("ner")
+    assert type(get_torch_module(ner.model).layers["word_lstm"]["target"].lstm).__name__ == "LSTM"
+    assert ner.to_bytes() == spacy.load(saved).get_pipe("ner").to_bytes()
+    # A training pass drops the int8 copy: from then on the float model predicts.
+    ner.model.begin_update(([quantized.make_doc(texts[0])[:]], TARGET))
+    assert not hasattr(ner.model.get_ref("torch").shims[0], SERVING_COPY)
+    assert entities(quantized.pipe(texts)) == entities(spacy.load(saved).pipe(texts))
