@@ -31,6 +31,7 @@ from .tagger_model import (
     built_plan,
     gate_totals,
     has_tags,
+    set_static_vectors,
     set_tags,
     step_optimizer,
     tagging_loss,
@@ -362,6 +363,7 @@ class DynamicTransferNER(TrainablePipe):
     def _build_model(self) -> None:
         tasks = [TARGET, SOURCE] if self.cfg["source_labels"] else [TARGET]
         set_tags(self.model, TagSet(self.cfg["tag_scheme"], {task: self.tag_names(task) for task in tasks}))
+        set_static_vectors(self.model, self.vocab.vectors)
         self.model.initialize()
 
     # Gate read-out and scoring

@@ -59,7 +59,7 @@ def copy_source_weights(
         except RuntimeError as err:
             raise ValueError(
                 f"The `{layer}` layer of the source pipeline {source_path} does not fit this "
-                "tagger: use the same layer sizes in both configs. "
+                "tagger: use the same layer sizes and static vectors ([initialize.vectors]) in both configs. "
                 f"PyTorch said: {err}"
             ) from None
     if output_rows and TARGET in tagger.layers["output"]:
