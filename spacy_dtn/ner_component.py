@@ -22,7 +22,7 @@ from .confidence import entity_confidences, set_scored_spans
 from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from .segments import Window, continues_entity, prediction_windows, training_windows
 from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
-from .source_weights import copy_source_weights, freeze_shared_copies
+from .source_weights import common_tag_rows, copy_source_weights, freeze_shared_copies
 from .tag_scheme import check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
 from .tagger_model import (
     TaggerInput,
@@ -33,6 +33,7 @@ from .tagger_model import (
     gate_totals,
     has_tags,
     serve_quantized,
+    set_static_vectors,
     set_tags,
     step_optimizer,
     tagging_loss,
@@ -333,10 +334,16 @@ class DynamicTransferNER(TrainablePipe):
         labels: Optional[List[str]] = None,
         source_model: Optional[str] = None,
         source_component: str = "ner",
+        transfer_output: bool = False,
+        label_map: Dict[str, str] = {},
     ) -> None:
         """Learn the label sets and build the tagger. With `source_model` (the
         path of a pipeline trained with configs/source.cfg) the copies the
-        source task reads start from that pipeline's weights (sequential)."""
+        source task reads start from that pipeline's weights (sequential);
+        with `transfer_output` the target's output rows for labels the source
+        has too (by name, or by `label_map` from source to target label) start
+        from the source's (source_weights.py). The default (off) trains old
+        configs as before."""
         validate_get_examples(get_examples, "DynamicTransferNER.initialize")
         found: Dict[str, set] = {TARGET: set(), SOURCE: set()}
         for eg in get_examples():
@@ -355,13 +362,28 @@ class DynamicTransferNER(TrainablePipe):
                 f"The source examples have labels {missing} that the source pipeline "
                 f"{source_model} does not predict (it has {source_labels})."
             )
+        rows = self._output_rows(source_labels, target_labels, label_map, sequential=source is not None)
         self.cfg["labels"] = target_labels
         self.cfg["source_labels"] = source_labels
         self._build_model()
         if source is not None:
-            copy_source_weights(self.model, source.model, source_model, self.name)
+            copy_source_weights(self.model, source.model, source_model, self.name, rows if transfer_output else {})
         if self.freeze_shared:
             freeze_shared_copies(self.model)
+
+    def _output_rows(
+        self, source_labels: List[str], target_labels: List[str], label_map: Dict[str, str], sequential: bool
+    ) -> Dict[int, int]:
+        """The output rows the target may start from the source's (checks the label map)."""
+        where = f"[initialize.components.{self.name}]"
+        if label_map and not sequential:
+            raise ValueError(
+                f"label_map is set in {where} but source_model is not: the map says which "
+                "source output rows start the target's, so it needs a source pipeline (sequential transfer)."
+            )
+        if not sequential:
+            return {}
+        return common_tag_rows(source_labels, target_labels, label_map, self.cfg["tag_scheme"], where)
 
     def _load_source(self, path: str, component: str) -> "DynamicTransferNER":
         try:
@@ -389,6 +411,7 @@ class DynamicTransferNER(TrainablePipe):
     def _build_model(self) -> None:
         tasks = [TARGET, SOURCE] if self.cfg["source_labels"] else [TARGET]
         set_tags(self.model, TagSet(self.cfg["tag_scheme"], {task: self.tag_names(task) for task in tasks}))
+        set_static_vectors(self.model, self.vocab.vectors)
         self.model.initialize()
 
     # Gate read-out and scoring

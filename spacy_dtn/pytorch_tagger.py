@@ -41,17 +41,33 @@ class BiLSTM(nn.Module):
 
 class HashEmbedding(nn.Module):
     """Sum of several hashed rows per word: no vocabulary, so source and target
-    (and a pipeline trained later) index the same rows for the same word."""
+    (and a pipeline trained later) index the same rows for the same word.
 
-    def __init__(self, rows: int, width: int) -> None:
+    With static vectors (a table whose row 0 is zeros, for words without a
+    vector) a learned projection of the word's vector is added, as spaCy's
+    StaticVectors does: words the vectors lack keep their hashed rows alone.
+    Frozen vectors are a buffer outside the saved state (the pipeline's vocab
+    holds them) that every copy reads; fine-tuned ones are each copy's own
+    parameter, saved with the weights."""
+
+    def __init__(self, rows: int, width: int, vectors: Optional[Tensor] = None, fine_tune_vectors: bool = False) -> None:
         super().__init__()
         self.table = nn.Embedding(rows, width, padding_idx=0)
         nn.init.normal_(self.table.weight, std=0.1)
         with torch.no_grad():
             self.table.weight[0].zero_()
+        if vectors is not None:
+            if fine_tune_vectors:
+                self.vectors = nn.Parameter(vectors.clone())
+            else:
+                self.register_buffer("vectors", vectors, persistent=False)
+            self.project = nn.Linear(vectors.shape[1], width, bias=False)
 
-    def forward(self, ids: Tensor) -> Tensor:
-        return self.table(ids).sum(dim=-2)
+    def forward(self, ids: Tensor, vector_ids: Optional[Tensor] = None) -> Tensor:
+        X = self.table(ids).sum(dim=-2)
+        if vector_ids is not None:
+            X = X + self.project(nn.functional.embedding(vector_ids, self.vectors, padding_idx=0))
+        return X
 
 
 class OutputLayer(nn.Module):
@@ -176,7 +192,9 @@ def output_factory(width_in: int, tag_counts: Mapping[str, int]) -> Callable[[st
 
 
 class CharWordTagger(TransferTagger):
-    """Character BiLSTM and hashed word embedding per token, then a word BiLSTM."""
+    """Character BiLSTM and hashed word embedding (plus static vectors where
+    given: a (rows + 1, width) table, row 0 for words without one) per token,
+    then a word BiLSTM."""
 
     def __init__(
         self,
@@ -192,11 +210,13 @@ class CharWordTagger(TransferTagger):
         word_hidden: int,
         dropout: float,
         gate: str,
+        vectors: Optional[Tensor] = None,
+        fine_tune_vectors: bool = False,
     ) -> None:
         factories = {
             "char_embed": lambda task: nn.Embedding(char_rows, char_width, padding_idx=0),
             "char_lstm": lambda task: BiLSTM(char_width, char_hidden),
-            "word_embed": lambda task: HashEmbedding(word_rows, word_width),
+            "word_embed": lambda task: HashEmbedding(word_rows, word_width, vectors, fine_tune_vectors),
             "word_lstm": lambda task: BiLSTM(word_width + 2 * char_hidden, word_hidden),
             "output": output_factory(2 * word_hidden, tag_counts),
         }
@@ -219,10 +239,11 @@ class CharWordTagger(TransferTagger):
         chars: Tensor,
         char_lengths: Tensor,
         token_unique: Tensor,
+        vector_ids: Optional[Tensor] = None,
     ) -> Tensor:
         char_vectors = self._run("char_embed", task, gates, chars)
         word_chars = self._run("char_lstm", task, gates, char_vectors, char_lengths, final_states=True)
-        words = self._run("word_embed", task, gates, word_ids)
+        words = self._run("word_embed", task, gates, word_ids, vector_ids)
         X = self.dropout(torch.cat([words, word_chars[token_unique]], dim=-1))
         return self.dropout(self._run("word_lstm", task, gates, X, lengths))
 

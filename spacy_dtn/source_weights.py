@@ -4,20 +4,34 @@ The source model is a single-task tagger (spacy_dtn.HierarchicalTagger.v1,
 or a transfer architecture trained without a source: every layer in its
 "target" copy). Its weights go to the copies the source task reads: the shared
 copy of shared and gated layers, the source copy of private ones.
-Target-private copies keep their fresh initialisation. Featurizer weights (a
-transformer) are one copy for both tasks and are taken over whole.
+Target-private copies keep their fresh initialisation, except the rows of a
+private or gated `output` layer for tags the two tasks have in common: those
+start from the source's rows (linear weights and bias, CRF start, end and the
+transitions among common tags), as spaCy's sourced `ner` keeps what it learned
+about a label. Tags are in common by name or by a user's label map (source
+label -> target label); a label the map names is matched by the map only.
+The rows are only initialised: the target trains them freely. Featurizer
+weights (a transformer) are one copy for both tasks and are taken over whole.
 """
-from typing import Dict
+from typing import Dict, Mapping, Sequence
 
 import torch
 from thinc.api import Model
 
 from .plan import PRIVATE, SHARED, SOURCE, TARGET
-from .pytorch_tagger import TransferTagger
+from .pytorch_tagger import OutputLayer, TransferTagger
+from .tag_scheme import OUTSIDE, make_tag_names
 from .tagger_model import get_torch_module
 
+# Target tag index -> source tag index, for the tags the two tasks have in common.
+RowMap = Dict[int, int]
 
-def copy_source_weights(model: Model, source_model: Model, source_path: str, component: str) -> None:
+
+def copy_source_weights(
+    model: Model, source_model: Model, source_path: str, component: str, output_rows: Mapping[int, int] = {}
+) -> None:
+    """Copy the source's weights into the copies the source task reads, and
+    the `output_rows` (see `common_tag_rows`) into the target's own output copy."""
     tagger, source = get_torch_module(model), get_torch_module(source_model)
     if source.tasks != [TARGET] or any(mode != PRIVATE for mode in source.plan.values()):
         raise ValueError(
@@ -45,9 +59,11 @@ def copy_source_weights(model: Model, source_model: Model, source_path: str, com
         except RuntimeError as err:
             raise ValueError(
                 f"The `{layer}` layer of the source pipeline {source_path} does not fit this "
-                "tagger: use the same layer sizes in both configs. "
+                "tagger: use the same layer sizes and static vectors ([initialize.vectors]) in both configs. "
                 f"PyTorch said: {err}"
             ) from None
+    if output_rows and TARGET in tagger.layers["output"]:
+        copy_output_rows(tagger.layers["output"][TARGET], source.layers["output"][TARGET], output_rows)
     if model.has_ref("features"):
         try:
             model.get_ref("features").from_bytes(source_model.get_ref("features").to_bytes())
@@ -56,6 +72,55 @@ def copy_source_weights(model: Model, source_model: Model, source_path: str, com
                 f"The token features (transformer) of the source pipeline {source_path} do not fit "
                 f"this tagger: use the same [components.{component}.model.tok2vec] in both configs. {err}"
             ) from None
+
+
+def common_tag_rows(
+    source_labels: Sequence[str],
+    target_labels: Sequence[str],
+    label_map: Mapping[str, str],
+    tag_scheme: str,
+    where: str,
+) -> RowMap:
+    """The output rows the target can start from: "O", and every tag of a
+    target label that a source label has by name or by `label_map`."""
+    unknown_source = sorted(set(label_map) - set(source_labels))
+    unknown_target = sorted(set(label_map.values()) - set(target_labels))
+    if unknown_source or unknown_target:
+        raise ValueError(
+            f"The label_map in {where} names labels the pipelines do not have: source "
+            f"{unknown_source or 'none'} (the source has {sorted(source_labels)}), target "
+            f"{unknown_target or 'none'} (the target has {sorted(target_labels)}). "
+            "Map source labels to target labels, e.g. {\"GENE\": \"Gene_or_gene_product\"}."
+        )
+    mapped = sorted(label_map.values())
+    twice = sorted({label for label in mapped if mapped.count(label) > 1})
+    if twice:
+        raise ValueError(
+            f"The label_map in {where} maps several source labels to {twice}: a target "
+            "label's rows can start from one source label only."
+        )
+    named = set(label_map) | set(label_map.values())
+    pairs = {label: label for label in source_labels if label in target_labels and label not in named}
+    pairs.update({target: source for source, target in label_map.items()})
+    source_index = {tag: i for i, tag in enumerate(make_tag_names(source_labels, tag_scheme))}
+    target_index = {tag: i for i, tag in enumerate(make_tag_names(target_labels, tag_scheme))}
+    rows = {target_index[OUTSIDE]: source_index[OUTSIDE]}
+    for target, source in pairs.items():
+        for target_tag, source_tag in zip(make_tag_names([target], tag_scheme), make_tag_names([source], tag_scheme)):
+            rows[target_index[target_tag]] = source_index[source_tag]
+    return rows
+
+
+def copy_output_rows(destination: OutputLayer, origin: OutputLayer, rows: Mapping[int, int]) -> None:
+    """Overwrite the destination's rows (and CRF scores among them) with the origin's."""
+    to = torch.tensor(list(rows.keys()))
+    of = torch.tensor(list(rows.values()))
+    with torch.no_grad():
+        destination.linear.weight[to] = origin.linear.weight[of]
+        destination.linear.bias[to] = origin.linear.bias[of]
+        destination.start[to] = origin.start[of]
+        destination.end[to] = origin.end[of]
+        destination.transitions[to.unsqueeze(1), to] = origin.transitions[of.unsqueeze(1), of]
 
 
 def freeze_shared_copies(model: Model) -> None:

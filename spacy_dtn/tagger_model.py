@@ -18,6 +18,7 @@ import numpy
 import torch
 from spacy.attrs import NORM, ORTH
 from spacy.tokens import Span
+from spacy.vectors import Vectors
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
 from thinc.shims.pytorch import PyTorchShim
@@ -50,6 +51,9 @@ TAGS_ATTR = "tags"
 # The torch shim's attribute holding a quantized copy that predicts instead of
 # the float module (serve_quantized); not a model attr, so never serialized.
 SERVING_COPY = "dtn_serving_copy"
+# The pipeline's static vectors (spacy.vectors.Vectors), absent without: a
+# reference to nlp.vocab's, which Thinc leaves out of the saved model.
+VECTORS_ATTR = "static_vectors"
 
 
 @registry.misc("spacy_dtn.TaggerSettings.v1")
@@ -66,6 +70,9 @@ class TaggerSettings:
     word_hashes: int = 2
     word_hidden: int = 100
     dropout: float = 0.5
+    # With the pipeline's static vectors ([initialize.vectors]): train them
+    # along (each word_embed copy its own) or keep them as loaded (one table).
+    fine_tune_vectors: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.word_hashes <= MAX_HASHES:
@@ -184,6 +191,16 @@ def set_tags(model: Model, tags: TagSet) -> None:
     model.attrs[TAGS_ATTR] = tags
 
 
+def set_static_vectors(model: Model, vectors: Vectors) -> None:
+    """Give the model the pipeline's static vectors before `initialize` (and
+    before loading weights): every word_embed copy reads them; an empty
+    table means none, and the model is built (and saved) as without vectors."""
+    if vectors.shape[0]:
+        model.attrs[VECTORS_ATTR] = vectors
+    else:
+        model.attrs.pop(VECTORS_ATTR, None)
+
+
 def has_tags(model: Model) -> bool:
     return model.attrs[TAGS_ATTR] is not None
 
@@ -252,7 +269,25 @@ def _make_char_word_tagger(
         word_hidden=settings.word_hidden,
         dropout=settings.dropout,
         gate=transfer_spec(model).gate,
+        vectors=_vector_table(model),
+        fine_tune_vectors=settings.fine_tune_vectors,
     )
+
+
+def _vector_table(model: Model) -> Optional[torch.Tensor]:
+    """The static vectors as the word embedding reads them: row 0 (zeros) for
+    words without a vector, then the pipeline's rows."""
+    vectors: Optional[Vectors] = model.attrs.get(VECTORS_ATTR)
+    if vectors is None:
+        return None
+    if vectors.mode != "default":
+        raise ValueError(
+            f"The pipeline's static vectors are in {vectors.mode!r} mode: the dtn_ner word "
+            "embedding reads a table of rows ('default' mode). Build the vectors without floret, "
+            "or set [initialize] vectors = null."
+        )
+    rows = torch.from_numpy(model.ops.to_numpy(vectors.data)).float()
+    return torch.cat([torch.zeros(1, rows.shape[1]), rows])
 
 
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
@@ -297,7 +332,21 @@ def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tup
     """The torch module's inputs for the segments, and their backprop."""
     if model.has_ref("features"):
         return model.get_ref("features")(segments, is_train)
-    return featurize(segments, model.attrs["settings"], model.ops), lambda d_features: segments
+    features = featurize(segments, model.attrs["settings"], model.ops)
+    if model.attrs.get(VECTORS_ATTR) is not None:
+        features["vector_ids"] = vector_rows(segments, model.attrs[VECTORS_ATTR])
+    return features, lambda d_features: segments
+
+
+def vector_rows(segments: Sequence[Span], vectors: Vectors) -> numpy.ndarray:
+    """Per token, 1 + its row in the static vectors (by ORTH, as spaCy's
+    StaticVectors), 0 where it has none or is padding."""
+    lengths = [len(s) for s in segments]
+    orths = numpy.array([t.orth for s in segments for t in s], dtype="uint64")
+    found = numpy.asarray(vectors.find(keys=orths), dtype="int64") + 1 if len(orths) else orths.astype("int64")
+    rows = numpy.zeros((len(segments), max([1, *lengths])), dtype="int64")
+    rows[numpy.arange(rows.shape[1]) < numpy.array(lengths)[:, None]] = found
+    return rows
 
 
 def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> Dict[str, numpy.ndarray]:
