@@ -65,6 +65,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise NoteWriteError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+def make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NoteWriteError(f"cannot create the folder {folder}: {err.strerror or err}") from None
+
+
 def remove_leftovers(folder: Path, name: str = "*", recursive: bool = True) -> None:
     """Temporary files (of files called `name`) of an earlier, killed run."""
     pattern = f".{name}.*{TMP_SUFFIX}"
@@ -81,7 +88,7 @@ class BratWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         remove_leftovers(folder)
 
     def done_ids(self) -> Set[str]:
@@ -95,10 +102,7 @@ class BratWriter:
 
     def write(self, note: AnnotatedNote) -> None:
         base = self._path(note.id)
-        try:
-            base.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise NoteWriteError(f"cannot create {base.parent}: {err.strerror or err}") from None
+        make_folder(base.parent)
         write_atomic(base.with_name(base.name + ".txt"), note.text.encode("utf-8"))
         write_atomic(base.with_name(base.name + ".ann"), brat_ann(note).encode("utf-8"))
 
@@ -148,7 +152,7 @@ class PartWriter:
     def flush(self) -> None:
         if not self.buffer:
             return
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.parts_dir)
         write_atomic(self.parts_dir / f"part-{self.next_part:06d}{self.suffix}", self.encode(self.buffer))
         self.next_part += 1
         self.buffer = []
@@ -170,7 +174,7 @@ class JsonlWriter(PartWriter):
 
     def __init__(self, path: Path, part_size: int = PART_SIZE) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         remove_leftovers(path.parent, path.name, recursive=False)
         super().__init__(path.with_name(path.name + ".parts"), part_size)
 
