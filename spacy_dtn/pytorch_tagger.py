@@ -152,6 +152,14 @@ class TransferTagger(nn.Module):
         gates[layer] = nn.functional.embedding(ids, gate_table)
         return nn.functional.embedding(ids, table)
 
+    def _run_distinct(self, layer: str, task: str, gates: Dict[str, Tensor], rows: Tensor, index: Tensor) -> Tensor:
+        """The layer (and its gate) on distinct input rows, placed at the positions `index` names.
+        Prediction only: training keeps the per-position path, whose gradients it sums."""
+        distinct: Dict[str, Tensor] = {}
+        output = self._run(layer, task, distinct, rows)
+        gates.update({name: values[index] for name, values in distinct.items()})
+        return output[index]
+
     def crf_params(self, task: str) -> Tuple[Tensor, Tensor, Tensor]:
         copies = self.copies("output", task)
         if len(copies) == 2:
@@ -239,11 +247,17 @@ class CharWordTagger(TransferTagger):
         chars: Tensor,
         char_lengths: Tensor,
         token_unique: Tensor,
+        distinct_word_ids: Tensor,
+        token_word: Tensor,
         vector_ids: Optional[Tensor] = None,
     ) -> Tensor:
         char_vectors = self._run("char_embed", task, gates, chars)
         word_chars = self._run("char_lstm", task, gates, char_vectors, char_lengths, final_states=True)
-        words = self._run("word_embed", task, gates, word_ids, vector_ids)
+        if self.training or vector_ids is not None:
+            # Static vectors are found by ORTH, not NORM: per position.
+            words = self._run("word_embed", task, gates, word_ids, vector_ids)
+        else:  # the same rows, embedded and gated once per distinct NORM
+            words = self._run_distinct("word_embed", task, gates, distinct_word_ids, token_word)
         X = self.dropout(torch.cat([words, word_chars[token_unique]], dim=-1))
         return self.dropout(self._run("word_lstm", task, gates, X, lengths))
 

@@ -10,9 +10,10 @@ given by `set_tags`. The component never touches tensors: it passes the
 model's output back to the functions here.
 """
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -48,7 +49,7 @@ LEARN_RATE_SCALE = "learn_rate_scale"
 # model.attrs keys, read and written only through the functions below.
 TRANSFER_ATTR = "transfer"
 TAGS_ATTR = "tags"
-# The torch shim's attribute holding a quantized copy that predicts instead of
+# The torch shims' attribute holding a quantized copy that predicts instead of
 # the float module (serve_quantized); not a model attr, so never serialized.
 SERVING_COPY = "dtn_serving_copy"
 # The pipeline's static vectors (spacy.vectors.Vectors), absent without: a
@@ -250,7 +251,8 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
     module.start_gates_at(spec.gate_bias)
     shim: PyTorchShim = model.get_ref("torch").shims[0]
     shim._model = module.to(get_torch_default_device())
-    shim.__dict__.pop(SERVING_COPY, None)  # a copy of the module this one replaces
+    for replaced in _torch_shims(model):  # copies of the modules initialize replaced
+        replaced.__dict__.pop(SERVING_COPY, None)
 
 
 def _make_char_word_tagger(
@@ -292,11 +294,9 @@ def _vector_table(model: Model) -> Optional[torch.Tensor]:
 
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
     segments, task = X
-    features, backprop_features = _compute_features(model, segments, is_train)
-    serving = _serving_copy(model, is_train)
-    if serving is not None:
-        return _serve(model, serving, features, task), _no_backprop
-    outputs, backprop_tagger = model.get_ref("torch")((features, task), is_train)
+    with _serving_copies(model, is_train):
+        features, backprop_features = _compute_features(model, segments, is_train)
+        outputs, backprop_tagger = model.get_ref("torch")((features, task), is_train)
 
     def backprop(d_scores: CRFScores) -> TaggerInput:
         return backprop_features(backprop_tagger(d_scores)), task
@@ -305,27 +305,34 @@ def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput
 
 
 def serve_quantized(model: Model) -> None:
-    """Predict from now on with an int8 copy of the torch module (CPU serving,
-    pytorch_serving.py). The float module stays the model: it is what trains
-    and what is saved, and a training pass drops the copy, which would go stale."""
-    setattr(model.get_ref("torch").shims[0], SERVING_COPY, quantized_copy(get_torch_module(model)))
+    """Predict from now on with int8 copies of the torch modules (the tagger's
+    and a transformer's; CPU serving, pytorch_serving.py). The float modules
+    stay the model: they train and are saved, and a training pass drops the
+    copies, which would go stale."""
+    for shim in _torch_shims(model):
+        setattr(shim, SERVING_COPY, quantized_copy(shim._model))
 
 
-def _serving_copy(model: Model, is_train: bool) -> Optional[torch.nn.Module]:
-    shim = model.get_ref("torch").shims[0]
+def _torch_shims(model: Model) -> List[PyTorchShim]:
+    return [shim for node in model.walk() for shim in node.shims if isinstance(shim, PyTorchShim)]
+
+
+@contextmanager
+def _serving_copies(model: Model, is_train: bool) -> Iterator[None]:
+    """In prediction, each shim with a serving copy runs the copy instead of its module."""
+    shims = [shim for shim in _torch_shims(model) if SERVING_COPY in shim.__dict__]
     if is_train:
-        shim.__dict__.pop(SERVING_COPY, None)
-    return getattr(shim, SERVING_COPY, None)
-
-
-def _serve(model: Model, serving: torch.nn.Module, features: Features, task: str) -> TaggerOutput:
-    inputs, _ = _convert_inputs(model.get_ref("torch"), (features, task), False)
-    with torch.no_grad():
-        return serving(*inputs.args, **inputs.kwargs)
-
-
-def _no_backprop(d_scores: CRFScores) -> TaggerInput:
-    raise ValueError("A prediction of the quantized serving copy has no gradient: train with begin_update.")
+        for shim in shims:
+            del shim.__dict__[SERVING_COPY]
+        shims = []
+    modules = [shim._model for shim in shims]
+    try:
+        for shim in shims:
+            shim._model = shim.__dict__[SERVING_COPY]
+        yield
+    finally:
+        for shim, module in zip(shims, modules):
+            shim._model = module
 
 
 def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tuple[Features, Callable]:
@@ -350,27 +357,35 @@ def vector_rows(segments: Sequence[Span], vectors: Vectors) -> numpy.ndarray:
 
 
 def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> Dict[str, numpy.ndarray]:
-    """Hashed word rows per token, and character rows per unique word form.
+    """Hashed word rows per token and per distinct NORM, and character rows per
+    unique word form.
 
     The character BiLSTM is the CPU bottleneck, so it runs once per distinct
-    word of the batch and `token_unique` scatters its outputs back. Python
-    loops run per segment and per distinct word, never per token: spaCy's
-    `to_array` gives the token ids and numpy places them.
+    word of the batch and `token_unique` scatters its outputs back; in
+    prediction the word embedding also runs once per distinct NORM
+    (`distinct_word_ids`, placed by `token_word`). Python loops run per
+    segment and per distinct word, never per token: spaCy's `to_array` gives
+    the token ids and numpy places them.
     """
     lengths = numpy.array([len(s) for s in segments], dtype="int64")
     batch, width = len(segments), int(lengths.max(initial=1))
     ids = _token_ids(segments)
-    hashed = ops.to_numpy(ops.hash(numpy.ascontiguousarray(ids[:, 1]), 0))[:, : settings.word_hashes].astype("int64")
+    norms, token_norm = numpy.unique(ids[:, 1], return_inverse=True)
+    hashed = ops.to_numpy(ops.hash(norms, 0))[:, : settings.word_hashes].astype("int64")
     hashed = hashed % (settings.word_rows - 1) + 1  # row 0 is padding
     real = numpy.arange(width) < lengths[:, None]  # row-major order of `real` is token order
     word_ids = numpy.zeros((batch, width, settings.word_hashes), dtype="int64")
-    word_ids[real] = hashed
+    word_ids[real] = hashed[token_norm.reshape(-1)]
+    token_word = numpy.zeros((batch, width), dtype="int64")
+    token_word[real] = token_norm.reshape(-1)
     forms, token_form = _word_forms(ids[:, 0], segments, settings.max_word_length)
     token_unique = numpy.zeros((batch, width), dtype="int64")
     token_unique[real] = token_form
     chars, char_lengths = _char_rows(forms, settings.char_rows)
     return {
         "word_ids": word_ids,
+        "distinct_word_ids": hashed,
+        "token_word": token_word,
         "lengths": lengths,
         "chars": chars,
         "char_lengths": char_lengths,

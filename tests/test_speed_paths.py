@@ -58,11 +58,16 @@ def test_featurize_equals_the_per_token_loop():
     segments = [docs[0][:], docs[1][2:7], docs[1][:], docs[0][3:5], docs[2][:]]
     expected = per_token_features(segments, SETTINGS)
     found = featurize(segments, SETTINGS, NumpyOps())
-    assert found.keys() == expected.keys()
+    assert found.keys() == {*expected, "distinct_word_ids", "token_word"}
     for name, array in expected.items():
         assert found[name].dtype == array.dtype, name
         numpy.testing.assert_array_equal(found[name], array, err_msg=name)
     assert len(found["chars"]) < sum(len(s) for s in segments)  # forms are shared, not per token
+    # Each distinct word once, and every token pointing at its own rows.
+    distinct = found["distinct_word_ids"]
+    assert len({tuple(row) for row in distinct}) == len(distinct) < sum(len(s) for s in segments)
+    real = numpy.arange(found["word_ids"].shape[1]) < found["lengths"][:, None]
+    numpy.testing.assert_array_equal(distinct[found["token_word"][real]], found["word_ids"][real])
 
 
 @pytest.fixture(scope="module")
