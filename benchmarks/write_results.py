@@ -106,10 +106,29 @@ def quality_tables(rows: List[Dict]) -> List[str]:
 
 
 def speed_table(speed: List[Dict]) -> List[str]:
-    table = [[r["system"], f"{r['infer_words_per_s']:.0f}", f"{r['train_words_per_s']:.0f}", f"{r['peak_rss_mb']:.0f}",
-              f"{r['model_mb']:.1f}"] for r in speed]
-    headers = ["system", "inference words/s", "training words/s", "peak RSS serving (MB)", "model on disk (MB)"]
-    return ["", "## Speed and size", ""] + markdown_table(headers, table)
+    """One row per system of benchmarks/side_by_side.py (older records lack the CPU and ratio fields: "—")."""
+    def cell(record: Dict, key: str, spec: str) -> str:
+        value = record.get(key)
+        return "—" if value is None else format(value, spec)
+
+    columns = [
+        ("inference words/s", "infer_words_per_s", ",.0f"),
+        ("inference words/CPU-s", "infer_cpu_words_per_s", ",.0f"),
+        ("inference ÷ spaCy ner", "infer_cpu_words_per_s_vs_spacy_ner_target", ".2f"),
+        ("n_process=2 words/s", "infer_words_per_s_n_process_2", ",.0f"),
+        ("training words/CPU-s", "train_cpu_words_per_s", ",.0f"),
+        ("training ÷ spaCy ner", "train_cpu_words_per_s_vs_spacy_ner_target", ".2f"),
+        ("peak RSS serving (MB)", "peak_rss_mb", ".0f"),
+        ("model on disk (MB)", "model_mb", ".1f"),
+        ("test F1", "test_f1", ".4f"),
+    ]
+    table = [[r["system"]] + [cell(r, key, spec) for _, key, spec in columns] for r in speed]
+    run = speed[0].get("run", {})
+    lines = ["", "## Speed and size", ""] + markdown_table(["system"] + [name for name, _, _ in columns], table)
+    if run:
+        lines += ["", f"`{run['command']}` (OMP_NUM_THREADS={run['omp_num_threads']}, CPUs {run['cpu_affinity']}, "
+                  f"median of {run['rounds']} rounds, load average {run['load_average_start']} at the start)."]
+    return lines
 
 
 def plot(rows: List[Dict], output: Path) -> List[Path]:

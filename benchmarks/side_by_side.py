@@ -1,0 +1,169 @@
+"""Speed of trained pipelines side by side in one run, on the same documents:
+inference words/s (one process, and `n_process=2`), training words/s, peak
+serving memory, and the test F1 each pipeline serves at.
+
+    OMP_NUM_THREADS=1 taskset -c 1 python -m benchmarks.side_by_side \\
+        --system dtn_sequential=training/dtn/model-best \\
+        --system dtn_sequential_int8=training/dtn/model-best+quantize \\
+        --system baseline=training/baseline/model-best \\
+        --system spacy_ner_target=training/spacy_ner/model-best \\
+        --test corpus/target/test.spacy --train corpus/target/train.spacy --dev corpus/target/dev.spacy \\
+        --rounds 5 --output benchmarks/results/speed.json
+
+`NAME=PATH+quantize` loads the dtn_ner component with `quantize = true`;
+`NAME=PATH+notrain` skips its training measurement. Training runs each
+pipeline's saved config.cfg (benchmarks/train_speed.py, 100 steps).
+Every measurement is a fresh process; the systems take turns within each
+round, so on a machine shared with other jobs each round measures them under
+about the same load. Reported: the median over rounds of words per second of
+wall time and of CPU time (the process's own CPU seconds: what a core of its
+own would give), and the median over rounds of each system's ratio to
+`--reference`. `n_process=2` runs on all cores of the machine (it resets the
+CPU affinity the command was started with); the rest on what it was given.
+Inference is `nlp.pipe` over the test texts, batch size 256: the fastest of
+three passes after a warm one.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import srsly
+
+BATCH_SIZE = 256
+PASSES = 3  # timed passes per process; the fastest is the one least disturbed by other jobs
+
+SERVE = r"""
+import json, os, sys, time, spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+path, test, batch_size, quantize, n_process, passes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5]), int(sys.argv[6])
+if n_process > 1:
+    os.sched_setaffinity(0, range(os.cpu_count()))
+nlp = spacy.load(path, config={"components": {"ner": {"quantize": True}}} if quantize else {})
+gold = list(DocBin().from_disk(test).get_docs(nlp.vocab))
+texts = [d.text for d in gold]
+words = sum(len(nlp.make_doc(t)) for t in texts)
+list(nlp.pipe(texts, batch_size=batch_size, n_process=n_process))
+walls, cpus = [], []
+for _ in range(passes):
+    wall, cpu = time.perf_counter(), time.process_time()
+    docs = list(nlp.pipe(texts, batch_size=batch_size, n_process=n_process))
+    walls.append(time.perf_counter() - wall)
+    cpus.append(time.process_time() - cpu)
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+f1 = nlp.get_pipe("ner").scorer([Example(d, g) for d, g in zip(docs, gold)])["ents_f"]
+print(json.dumps({"words": words, "wall_words_per_s": words / min(walls), "cpu_words_per_s": words / min(cpus),
+                  "peak_rss_mb": int(peak) / 1024, "test_f1": f1}))
+"""
+
+
+def serve(path: str, test: Path, quantize: bool, n_process: int = 1) -> Dict:
+    """Inference in a fresh process: the best of PASSES timed passes after a warm one, and its peak RSS."""
+    out = subprocess.run(
+        [sys.executable, "-c", SERVE, path, str(test), str(BATCH_SIZE), "1" if quantize else "0", str(n_process), str(PASSES)],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"Serving {path} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def train_speed(path: str, args: argparse.Namespace) -> Dict:
+    """Training words/s of the pipeline's own config (benchmarks/train_speed.py)."""
+    overrides = ["--paths.train", str(args.train), "--paths.dev", str(args.dev)]
+    if args.source_model:  # else the saved config's own [paths.source_model]
+        overrides += ["--paths.source_model", str(args.source_model)]
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "train_speed.py"), str(Path(path) / "config.cfg"),
+         "--steps", str(args.train_steps), *overrides], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"Training {path} failed:\n{out.stderr[-3000:]}")
+    line = out.stdout.strip().splitlines()[-1]
+    cpu = float(line.split(" words per CPU second")[0].split()[-1])
+    wall = float(line.split("=")[-1].split()[0])
+    return {"train_cpu_words_per_s": cpu, "train_words_per_s": wall}
+
+
+def load_average() -> List[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def summary(rounds: List[Dict[str, Dict]], reference: str) -> List[Dict]:
+    """Per system: the median of each measure over rounds, and of its ratio to the reference in the same round."""
+    out = []
+    for system in rounds[0]:
+        record: Dict = {"system": system}
+        for key in rounds[0][system]:
+            values = [r[system][key] for r in rounds if r[system].get(key) is not None]
+            if values and isinstance(values[0], (int, float)):
+                record[key] = statistics.median(values)
+                if reference in rounds[0] and key.endswith("per_s"):
+                    ratios = [r[system][key] / r[reference][key] for r in rounds
+                              if r[system].get(key) is not None and r[reference].get(key)]
+                    if ratios:
+                        record[f"{key}_vs_{reference}"] = round(statistics.median(ratios), 3)
+            elif values:
+                record[key] = values[0]
+        out.append(record)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--system", action="append", required=True, help="NAME=PIPELINE_PATH[+quantize]")
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--train", type=Path, help="with --dev: also measure training words/s")
+    parser.add_argument("--dev", type=Path)
+    parser.add_argument("--source-model", type=Path, help="the source pipeline of sequential DTN configs "
+                        "(default: the one each pipeline's saved config names)")
+    parser.add_argument("--train-steps", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--train-rounds", type=int, default=3, help="rounds that also measure training")
+    parser.add_argument("--no-multiprocess", action="store_true", help="skip the n_process=2 measurement")
+    parser.add_argument("--reference", default="spacy_ner_target")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    systems = dict(s.split("=", 1) for s in args.system)
+    started = {"load_average": load_average(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    rounds: List[Dict[str, Dict]] = []
+    for k in range(args.rounds):
+        measured: Dict[str, Dict] = {}
+        for name, spec in systems.items():
+            path, *flags = spec.split("+")
+            quantize, train = "quantize" in flags, "notrain" not in flags
+            served = serve(path, args.test, quantize)
+            record = {"infer_words_per_s": served["wall_words_per_s"], "infer_cpu_words_per_s": served["cpu_words_per_s"],
+                      "peak_rss_mb": served["peak_rss_mb"], "test_f1": served["test_f1"], "words": served["words"],
+                      "quantize": quantize, "batch_size": BATCH_SIZE,
+                      "model_mb": sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20}
+            if not args.no_multiprocess:
+                record["infer_words_per_s_n_process_2"] = serve(path, args.test, quantize, 2)["wall_words_per_s"]
+            if args.train and train and not quantize and k < args.train_rounds:  # int8 trains as its float one
+                record.update(train_speed(path, args))
+            measured[name] = record
+            print(f"round {k + 1}/{args.rounds} {name}: " + ", ".join(
+                f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}" for key, value in record.items()),
+                flush=True)
+        rounds.append(measured)
+    result = summary(rounds, args.reference)
+    meta = {"command": " ".join([os.path.basename(sys.executable), "-m", "benchmarks.side_by_side", *(argv or sys.argv[1:])]),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu_affinity": sorted(os.sched_getaffinity(0)),
+            "cpu": platform.processor() or platform.machine(), "rounds": args.rounds,
+            "load_average_start": started["load_average"], "load_average_end": load_average(), "started": started["time"]}
+    for record in result:
+        record["run"] = meta
+    for record in result:
+        print(json.dumps({k: v for k, v in record.items() if k != "run"}))
+    if args.output:
+        srsly.write_json(args.output, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
