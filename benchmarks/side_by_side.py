@@ -11,7 +11,8 @@ serving memory, and the test F1 each pipeline serves at.
         --rounds 5 --output benchmarks/results/speed.json
 
 `NAME=PATH+quantize` loads the dtn_ner component with `quantize = true`;
-`NAME=PATH+notrain` skips its training measurement. Training runs each
+`NAME=PATH+notrain` skips its training measurement, `+once` measures it in the
+first round only (the transformer, minutes per pass). Training runs each
 pipeline's saved config.cfg (benchmarks/train_speed.py, 100 steps).
 Every measurement is a fresh process; the systems take turns within each
 round, so on a machine shared with other jobs each round measures them under
@@ -99,13 +100,14 @@ def summary(rounds: List[Dict[str, Dict]], reference: str) -> List[Dict]:
     out = []
     for system in rounds[0]:
         record: Dict = {"system": system}
-        for key in rounds[0][system]:
-            values = [r[system][key] for r in rounds if r[system].get(key) is not None]
-            if values and isinstance(values[0], (int, float)):
+        measured = [r[system] for r in rounds if system in r]
+        for key in measured[0]:
+            values = [m[key] for m in measured if m.get(key) is not None]
+            if values and isinstance(values[0], (int, float)) and not isinstance(values[0], bool):
                 record[key] = statistics.median(values)
                 if reference in rounds[0] and key.endswith("per_s"):
                     ratios = [r[system][key] / r[reference][key] for r in rounds
-                              if r[system].get(key) is not None and r[reference].get(key)]
+                              if system in r and r[system].get(key) is not None and r[reference].get(key)]
                     if ratios:
                         record[f"{key}_vs_{reference}"] = round(statistics.median(ratios), 3)
             elif values:
@@ -137,6 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name, spec in systems.items():
             path, *flags = spec.split("+")
             quantize, train = "quantize" in flags, "notrain" not in flags
+            if "once" in flags and k > 0:
+                continue
             served = serve(path, args.test, quantize)
             record = {"infer_words_per_s": served["wall_words_per_s"], "infer_cpu_words_per_s": served["cpu_words_per_s"],
                       "peak_rss_mb": served["peak_rss_mb"], "test_f1": served["test_f1"], "words": served["words"],

@@ -10,6 +10,7 @@ import spacy
 from spacy.tokens import Span
 from thinc.api import Adam, NumpyOps
 
+from benchmarks.side_by_side import summary
 from spacy_dtn.plan import SOURCE, TARGET
 from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module
 from conftest import entities, examples, make_nlp
@@ -132,3 +133,15 @@ def test_quantize_keeps_the_float_weights_for_saving_and_training(dtn, saved):
     ner.model.begin_update(([quantized.make_doc(texts[0])[:]], TARGET))
     assert not hasattr(ner.model.get_ref("torch").shims[0], SERVING_COPY)
     assert entities(quantized.pipe(texts)) == entities(spacy.load(saved).pipe(texts))
+
+
+def test_side_by_side_takes_medians_and_ratios_within_rounds():
+    rounds = [
+        {"dtn": {"cpu_per_s": 30.0, "quantize": True}, "ner": {"cpu_per_s": 20.0}, "trf": {"cpu_per_s": 2.0}},
+        {"dtn": {"cpu_per_s": 12.0, "quantize": True}, "ner": {"cpu_per_s": 10.0}},  # a busier round
+        {"dtn": {"cpu_per_s": 26.0, "quantize": True}, "ner": {"cpu_per_s": 20.0}},
+    ]
+    dtn, ner, trf = summary(rounds, "ner")
+    assert dtn == {"system": "dtn", "cpu_per_s": 26.0, "cpu_per_s_vs_ner": 1.3, "quantize": True}
+    assert ner["cpu_per_s_vs_ner"] == 1.0
+    assert trf == {"system": "trf", "cpu_per_s": 2.0, "cpu_per_s_vs_ner": 0.1}  # measured once
