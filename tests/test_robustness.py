@@ -51,8 +51,8 @@ def check_spans(spans: List[Tuple[int, int]], n_tokens: int) -> None:
 def check_doc(nlp, doc) -> None:
     check_spans([(e.start, e.end) for e in doc.ents], len(doc))
     (predicted,) = nlp.get_pipe("ner").predict([doc])  # before doc.ents could reject anything
-    check_spans([(s, e) for s, e, _ in predicted], len(doc))
-    assert all(label == "Disease" for _, _, label in predicted)
+    check_spans([(s, e) for s, e, _, _ in predicted], len(doc))
+    assert all(label == "Disease" and 0.0 <= confidence <= 1.0 for _, _, label, confidence in predicted)
 
 
 # ---------------------------------------------------------------- text
