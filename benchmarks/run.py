@@ -1,5 +1,6 @@
 """Benchmarks: DTN against fixed sharing schemes, the target-only baseline and
-spaCy's own `ner`, on the same splits, step budget and dev-set model selection.
+spaCy's own `ner`, on the same splits, budget rule (grid.py: until dev stops
+improving) and dev-set model selection.
 
     python -m benchmarks.run --quick      # BC5CDR->NCBI-disease, 10%, seed 0
     python -m benchmarks.run              # both pairs, 5/10/25/100%, 3 seeds, schemes at 10%
@@ -27,8 +28,8 @@ from typing import Dict, List, Optional, Tuple
 from spacy_dtn.runs import Run, Scores, folder_name, log, run_all, train_in_subprocess
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
-from .grid import (BENCH, CONFIGS, EVAL_FREQUENCY, FRACTIONS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION, SEEDS,
-                   SOURCE_DEV_COUNT, SOURCE_STEPS, TARGET_STEPS, WORK, corpus_paths, pair_folder, source_model_path)
+from .grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
+                   SEEDS, SOURCE_DEV_COUNT, WORK, corpus_paths, pair_folder, source_model_path)
 from .speed import measure_speed
 from .write_results import write_results
 
@@ -69,18 +70,14 @@ def source_model(kind: str, pair: str, seed: int, paths: Dict[str, Path]) -> Pat
     if not output.exists():
         log(f"training {kind} source model for {pair}, seed {seed}")
         train_in_subprocess(SOURCE_CONFIGS[kind], output.parent, {
-            "paths.train": paths["source_train"], "paths.dev": paths["source_dev"],
-            "training.max_steps": SOURCE_STEPS, "training.eval_frequency": EVAL_FREQUENCY, "system.seed": seed,
+            "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": seed, **BUDGET_OVERRIDES,
         })
     return output
 
 
 def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tuple[Path, Dict[str, object]]:
-    """(config, overrides) of one target training under the shared step budget."""
-    common = {
-        "paths.train": paths["train"], "paths.dev": paths["dev"], "system.seed": seed,
-        "training.max_steps": TARGET_STEPS, "training.eval_frequency": EVAL_FREQUENCY,
-    }
+    """(config, overrides) of one target training under the shared budget rule."""
+    common = {"paths.train": paths["train"], "paths.dev": paths["dev"], "system.seed": seed, **BUDGET_OVERRIDES}
     if system == "spacy_ner_target":
         return BENCH / "configs" / "spacy_ner.cfg", common
     if system == "spacy_ner_transfer":
@@ -90,7 +87,8 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tup
     if system == "dtn_joint":
         return CONFIGS / "dtn.cfg", {**common, "paths.source_train": paths["source_train"],
                                      "corpora.train.source_per_target": 1.0, "training.max_epochs": -1}
-    sequential = {**common, "paths.source_model": source_model("dtn", pair, seed, paths)}
+    sequential = {**common, "paths.source_model": source_model("dtn", pair, seed, paths),
+                  "initialize.components.ner.label_map": LABEL_MAPS.get(pair, {})}
     if system == "dtn_sequential":
         return CONFIGS / "dtn.cfg", sequential
     if system == "dtn_trf":
@@ -115,9 +113,9 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
 
 def setting_run(pair: str, fraction: float, seed: int, system: str, paths: Dict[str, Path]) -> Run:
     return Run(
-        {"pair": pair, "fraction": fraction, "system": system, "seed": seed},
+        {"pair": pair, "fraction": fraction, "system": system, "seed": seed, "budget": BUDGET},
         f"{pair} {fraction:.0%} seed {seed} {system}",
-        WORK / "target" / pair_folder(pair) / f"{fraction}_{seed}" / folder_name(system),
+        WORK / "target" / BUDGET / pair_folder(pair) / f"{fraction}_{seed}" / folder_name(system),
         lambda: system_run(system, pair, paths, seed),
         paths["dev"], paths["test"],
     )
@@ -127,6 +125,7 @@ def quality_scores(run: Run, dev: Scores, test: Scores, seconds: float) -> Dict[
     return {
         "dev_f1": dev["f"], "test_f1": test["f"], "test_p": test["p"], "test_r": test["r"],
         "test_per_type": {label: s["f"] for label, s in (test["per_type"] or {}).items()},
+        "vectors": None,
         "train_seconds": round(seconds, 1), "threads": threads(),
         "model": str((run.output / "model-best").relative_to(ROOT)),
     }

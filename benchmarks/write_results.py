@@ -8,6 +8,8 @@ import srsly
 from spacy_dtn.figures import saved_figure
 from spacy_dtn.tables import markdown_table
 
+from .grid import BUDGET
+
 # The systems of the per-fraction comparison, in the order the targets name them.
 MAIN_SYSTEMS = ["dtn_sequential", "dtn_joint", "spacy_ner_transfer", "baseline", "spacy_ner_target", "dtn_trf"]
 DPI = 90
@@ -27,10 +29,18 @@ def summarize(records: Iterable[Dict]) -> List[Dict]:
             "test_f1": statistics.mean(f1s), "test_f1_std": statistics.stdev(f1s) if len(f1s) > 1 else 0.0,
             "dev_f1": statistics.mean(r["dev_f1"] for r in runs),
             "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+            # Steps trained and the best dev step (records of the 600-step rule have neither).
+            "steps": mean_or_none(r.get("steps") for r in runs),
+            "best_step": mean_or_none(r.get("best_step") for r in runs),
             "threads": sorted({r.get("threads", "?") for r in runs}, key=str),
             "per_type": {label: statistics.mean(r["test_per_type"].get(label, 0.0) for r in runs) for label in labels},
         })
     return rows
+
+
+def mean_or_none(values: Iterable) -> object:
+    known = [v for v in values if v is not None]
+    return statistics.mean(known) if known else None
 
 
 def by_setting(rows: List[Dict]) -> Dict[Tuple[str, float], List[Dict]]:
@@ -98,11 +108,15 @@ def quality_tables(rows: List[Dict]) -> List[str]:
     lines = []
     for (pair, fraction), setting in by_setting(rows).items():
         group = sorted(setting, key=lambda r: -r["test_f1"])
-        table = [[r["system"], r["seeds"], mean_std(r), f"{100 * r['dev_f1']:.2f}", f"{r['train_seconds']:.0f}",
-                  ", ".join(map(str, r["threads"]))] for r in group]
-        headers = ["system", "seeds", "test F1 (mean ± std)", "dev F1", "train s", "threads"]
+        table = [[r["system"], r["seeds"], mean_std(r), f"{100 * r['dev_f1']:.2f}", steps(r["steps"]),
+                  steps(r["best_step"]), f"{r['train_seconds']:.0f}", ", ".join(map(str, r["threads"]))] for r in group]
+        headers = ["system", "seeds", "test F1 (mean ± std)", "dev F1", "steps", "best step", "train s", "threads"]
         lines += ["", f"### {pair}, target {fraction:.0%}", ""] + markdown_table(headers, table)
     return lines
+
+
+def steps(value: object) -> str:
+    return "–" if value is None else f"{value:,.0f}"
 
 
 def speed_table(speed: List[Dict]) -> List[str]:
@@ -162,18 +176,26 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
 
 
 def write_results(results: Path, markdown: Path) -> None:
+    """RESULTS.md: the records of the current budget rule in full (grid.BUDGET),
+    then, apart, the overview of an earlier rule's records (600 steps each)."""
     records = srsly.read_json(results / "quality.json")
-    rows = summarize(records)
+    rows = summarize(r for r in records if r.get("budget") == BUDGET)
+    earlier = summarize(r for r in records if r.get("budget") != BUDGET)
     speed_path = results / "speed.json"
     speed = srsly.read_json(speed_path) if speed_path.exists() else []
     images = plot(rows, results)
     lines = ["# Benchmark results", "",
              "Test-set entity F1 (%) on the target, mean ± standard deviation over seeds; each model is the "
-             "checkpoint with the best dev F1 under the same step budget; train s is the wall time of `spacy train` "
+             f"checkpoint with the best dev F1 under one budget rule for every system (`{BUDGET}`: "
+             "benchmarks/grid.py); steps and best step are means over seeds; train s is the wall time of `spacy train` "
              "(evaluations included) with `threads` torch/BLAS threads. Regenerate with "
              "`python -m benchmarks.run` (`--quick` for one pair, one seed, 10%)."]
     lines += targets_table(rows)
     lines += ["", "## Quality"] + overview_tables(rows) + quality_tables(rows) + per_type_tables(rows)
+    if earlier:
+        lines += ["", "## Earlier rule: 600 training steps for every system",
+                  "", "Not converged for spaCy's target-only `ner` and the full-data runs; kept for comparison."]
+        lines += targets_table(earlier) + overview_tables(earlier)
     if speed:
         lines += speed_table(speed)
     lines += [""] + [f"![{p.stem}](results/{p.name})" for p in images]

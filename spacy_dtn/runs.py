@@ -3,13 +3,15 @@ and the benchmarks (benchmarks/run.py).
 
 Policy: each run is one `spacy train` in a subprocess (a clean state per run;
 its output goes to train.log in the run's folder), scored on dev and test
-from its model-best, and one record in a JSON list. A record is merged into
+from its model-best, and one record in a JSON list, with the steps it trained
+and the step of its best dev score (read from its log). A record is merged into
 the file under an exclusive lock as soon as its run finishes, so a stopped
 series resumes where it stopped (a run whose key is in the file is skipped)
 and runners started in parallel on one file keep each other's records.
 """
 import fcntl
 import json
+import re
 import subprocess
 import sys
 import time
@@ -72,6 +74,20 @@ def train_in_subprocess(config: Path, output: Path, overrides: Dict[str, object]
     return time.time() - start
 
 
+# A row of spaCy's console logger: epoch, step, losses and scores, SCORE last.
+LOGGED_ROW = re.compile(r"^\s*\d+\s+(\d+)\s.*\s(\d+\.\d+)\s*$")
+
+
+def logged_steps(log_path: Path) -> Tuple[int, int]:
+    """(steps trained, step of the best logged score) from a `spacy train` log.
+    Ties go to the later step, as spaCy's model-best does."""
+    rows = [(float(m.group(2)), int(m.group(1))) for line in log_path.read_text(encoding="utf8").splitlines()
+            if (m := LOGGED_ROW.match(line))]
+    if not rows:
+        raise ValueError(f"{log_path} has no evaluation rows: was it written by `spacy train` with the ConsoleLogger?")
+    return rows[-1][1], max(rows)[1]
+
+
 def evaluate(model: Path, corpus: Path) -> Scores:
     """Entity precision, recall, F1 and per-type scores of a pipeline on a .spacy corpus."""
     nlp = spacy.load(model)
@@ -110,6 +126,7 @@ def run_all(runs: Sequence[Run], records_path: Path, describe: Describe, use_gpu
         seconds = train_in_subprocess(config, run.output, overrides, use_gpu)
         best = run.output / "model-best"
         dev, test = evaluate(best, run.dev), evaluate(best, run.test)
-        add_record(records_path, {**run.key, **describe(run, dev, test, seconds)})
+        steps, best_step = logged_steps(run.output / "train.log")
+        add_record(records_path, {**run.key, **describe(run, dev, test, seconds), "steps": steps, "best_step": best_step})
         log(f"    dev F1 {dev['f']:.4f}  test F1 {test['f']:.4f}  ({seconds:.0f} s)")
     return read_records(records_path)

@@ -18,7 +18,7 @@ Needs `pip install "spacy-dtn[spark]"` and a Java runtime.
 import os
 import sys
 import time
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import pandas
 from spacy import util
@@ -42,12 +42,28 @@ def annotate_texts(texts: Iterator[pandas.Series], model: str, batch_size: int, 
         yield pandas.Series(rows, index=series.index, dtype=object)
 
 
-def annotate(df, model: str, text_col: str = "text", *, output_col: str = "entities", batch_size: int = 64, min_confidence: float = 0.0):
-    """`df` with an `entities` column for the notes in `text_col`."""
+def check_columns(df, id_col: Optional[str], text_col: str) -> None:
+    missing = [name for name in (id_col, text_col) if name is not None and name not in df.columns]
+    if missing:
+        raise ValueError(f"The DataFrame has no column {missing} (columns: {df.columns}): pass id_col/text_col.")
+
+
+def annotate(
+    df,
+    model: str,
+    text_col: str = "text",
+    id_col: Optional[str] = "id",
+    *,
+    output_col: str = "entities",
+    batch_size: int = 64,
+    min_confidence: float = 0.0,
+):
+    """`df` with an `entities` column for the notes in `text_col`. Every other
+    column stays; `id_col` (None for a table without one) is checked up front,
+    so a wrong name fails here rather than after the archive was tagged."""
     from pyspark.sql.functions import col, pandas_udf
 
-    if text_col not in df.columns:
-        raise ValueError(f"The DataFrame has no column {text_col!r} (columns: {df.columns}): pass text_col.")
+    check_columns(df, id_col, text_col)
     model = str(model)
 
     # Spark reads the UDF's kind from these type hints; the closure holds strings and numbers only.
@@ -72,14 +88,15 @@ def run_spark(args) -> Summary:
 
     spark = spark_session(args.master)
     df = spark.read.parquet(str(args.input))
-    missing = [c for c in (args.id_col, args.text_col) if c not in df.columns]
-    if missing:
-        raise NoteInputError(f"{args.input} has no column {missing} (columns: {df.columns}): pass --id-col/--text-col.")
+    try:
+        check_columns(df, args.id_col, args.text_col)
+    except ValueError as error:
+        raise NoteInputError(f"{args.input}: {error} (--id-col/--text-col)") from None
     parallelism = spark.sparkContext.defaultParallelism
     if df.rdd.getNumPartitions() < parallelism:
         df = df.repartition(parallelism)
     notes = df.select(col(args.id_col).cast("string").alias("id"), col(args.text_col).alias("text"))
-    out = annotate(notes, args.model, "text", batch_size=args.batch_size, min_confidence=args.min_confidence)
+    out = annotate(notes, args.model, "text", "id", batch_size=args.batch_size, min_confidence=args.min_confidence)
     started = time.perf_counter()
     out.select("id", "entities").write.mode("overwrite").parquet(str(args.output))
     seconds = time.perf_counter() - started

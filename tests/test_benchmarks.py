@@ -3,18 +3,21 @@ its runs write, and its entry point."""
 import subprocess
 import sys
 
+import pytest
 import srsly
 
-from benchmarks.grid import ROOT
+from benchmarks.grid import BUDGET, ROOT
 from benchmarks.run import quality_scores, setting_run
 from benchmarks.write_results import summarize, targets_table, write_results
+from spacy_dtn.runs import logged_steps
 
 PAIR = "BC2GM->BioNLP13PC"
 
 
 def record(system: str, seed: int, test_f1: float, dev_f1: float, per_type=None) -> dict:
     return {"pair": PAIR, "fraction": 0.1, "system": system, "seed": seed, "dev_f1": dev_f1, "test_f1": test_f1,
-            "test_per_type": per_type or {}, "train_seconds": 10.0, "threads": 1}
+            "test_per_type": per_type or {}, "train_seconds": 10.0, "threads": 1, "budget": BUDGET,
+            "steps": 2000 + 400 * seed, "best_step": 400}
 
 
 RECORDS = [
@@ -51,6 +54,17 @@ def test_write_results_writes_tables_and_plots(tmp_path):
     assert "| dtn_sequential | 55.00 | 85.00 |" in text
     assert "| 25% | 71.00 ± 1.41 | 69.00 ± 0.00 | 66.00 ± 0.00 |" in text
     assert (tmp_path / "f1_by_fraction_BC2GM_to_BioNLP13PC.png").stat().st_size > 0
+    assert "| dtn_sequential | 2 | 71.00 ± 1.41 | 72.00 | 2,200 | 400 | 10 | 1 |" in text
+    assert "Earlier rule" not in text
+
+
+def test_records_of_an_earlier_budget_rule_are_kept_apart(tmp_path):
+    older = [{k: v for k, v in r.items() if k not in ("budget", "steps", "best_step")} for r in RECORDS]
+    srsly.write_json(tmp_path / "quality.json", RECORDS + [{**r, "test_f1": 0.1} for r in older])
+    write_results(tmp_path, tmp_path / "RESULTS.md")
+    current, earlier = (tmp_path / "RESULTS.md").read_text(encoding="utf8").split("## Earlier rule")
+    assert "| 10% | 71.00 ± 1.41 |" in current and "10.00" not in current
+    assert "| 10% | 10.00 ± 0.00 |" in earlier
 
 
 def test_a_run_record_is_what_the_writer_reads(tmp_path):
@@ -69,3 +83,21 @@ def test_runs_as_a_package_from_the_repository_root():
     result = subprocess.run([sys.executable, "-m", "benchmarks.run", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout and "python -m benchmarks.run" in result.stdout
+
+
+def test_logged_steps_reads_the_last_and_the_best_row(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text("\n".join([
+        "E    #       LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE ",
+        "---  ------  --------  ------  ------  ------  ------",
+        "  0       0     53.40   41.32   41.35   41.30    0.41",
+        "  3     200   2703.37   72.86   75.07   70.78    0.73",
+        "  7     400    353.44   71.49   77.00   68.49    0.72",
+        " 10     600    107.87   73.10   70.41   74.08    0.73",  # a tie goes to the later step, as model-best does
+        " 14     800     49.66   71.62   72.89   70.39    0.72",
+        "✔ Saved pipeline to output directory",
+    ]), encoding="utf8")
+    assert logged_steps(log) == (800, 600)
+    (tmp_path / "empty.log").write_text("spacy train failed\n", encoding="utf8")
+    with pytest.raises(ValueError, match="no evaluation rows"):
+        logged_steps(tmp_path / "empty.log")

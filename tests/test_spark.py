@@ -59,3 +59,11 @@ def test_annotate_command_on_spark(spark, model, tmp_path, capsys):
     table = pandas.read_parquet(tmp_path / "out.parquet").set_index("id")
     assert table.loc["20", "entities"] is None
     assert_same_entities([list(table.loc[str(i), "entities"]) for i in range(20)], pipe_entities(model, texts))
+
+
+def test_annotate_names_a_missing_id_column_before_tagging(spark, model):
+    df = spark.createDataFrame(pandas.DataFrame({"note_id": ["a"], "text": ["Fever."]}))
+    with pytest.raises(ValueError, match=r"no column \['id'\].*pass id_col"):
+        annotate(df, str(model))
+    assert annotate(df, str(model), id_col="note_id").columns == ["note_id", "text", "entities"]
+    assert annotate(df, str(model), id_col=None).columns == ["note_id", "text", "entities"]
