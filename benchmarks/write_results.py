@@ -120,7 +120,7 @@ def steps(value: object) -> str:
 
 
 def speed_table(speed: List[Dict]) -> List[str]:
-    """One row per system of benchmarks/side_by_side.py (older records lack the CPU and ratio fields: "—")."""
+    """One row per system of benchmarks/speed.py (older records lack the CPU and ratio fields: "—")."""
     def cell(record: Dict, key: str, spec: str) -> str:
         value = record.get(key)
         return "—" if value is None else format(value, spec)
@@ -130,6 +130,7 @@ def speed_table(speed: List[Dict]) -> List[str]:
         ("inference words/CPU-s", "infer_cpu_words_per_s", ",.0f"),
         ("inference ÷ spaCy ner", "infer_cpu_words_per_s_vs_spacy_ner_target", ".2f"),
         ("n_process=2 words/s", "infer_words_per_s_n_process_2", ",.0f"),
+        ("n_process=2 speed-up", "n_process_2_speedup", ".2f"),
         ("training words/CPU-s", "train_cpu_words_per_s", ",.0f"),
         ("training ÷ spaCy ner", "train_cpu_words_per_s_vs_spacy_ner_target", ".2f"),
         ("peak RSS serving (MB)", "peak_rss_mb", ".0f"),

@@ -32,6 +32,7 @@ from .tagger_model import (
     built_plan,
     gate_totals,
     has_tags,
+    prediction_cache,
     serve_quantized,
     set_static_vectors,
     set_tags,
@@ -205,6 +206,13 @@ class DynamicTransferNER(TrainablePipe):
         for i, doc in enumerate(docs):
             for window in prediction_windows(doc, self.max_segment_length, self.window_margin):
                 yield i, window
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """TrainablePipe.pipe, with one cache of character summaries for the
+        whole stream (tagger_model.prediction_cache): over an archive most word
+        forms have been seen in an earlier batch."""
+        with prediction_cache(self.model):
+            yield from super().pipe(stream, batch_size=batch_size)
 
     def predict(self, docs: Iterable[Doc]) -> List[EntitySpans]:
         docs = list(docs)

@@ -1,19 +1,53 @@
-"""Inference-only copies of a torch tagger: int8 dynamic quantisation for CPU serving.
+"""Inference-only helpers of a torch tagger: int8 dynamic quantisation and a
+cache of character summaries, for CPU serving.
 
 Policy: the float module is the model: it trains, is saved and is loaded. A
 quantized copy only predicts, and only where the component was asked for it
 at load time. The copy quantizes the LSTM and Linear layers (weights to int8,
 activations quantized on the fly, `torch.ao.quantization.quantize_dynamic`)
 and shares every other tensor (the embedding tables, the CRF scores) with the
-float module, so it costs the int8 weights, not a second model.
+float module, so it costs the int8 weights, not a second model. A
+FormCache lives for one prediction stream (`nlp.pipe`) and is never saved.
 """
 import copy
 import warnings
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
 
 QUANTIZED_LAYERS = {nn.LSTM, nn.Linear}
+MAX_CACHED_FORMS = 50_000  # x 2 * char_hidden floats: 10 MB at the default width
+
+
+class FormCache:
+    """Each word form's character summary (the gated char BiLSTM output), kept
+    for the rest of a prediction stream. A summary depends on the form and the
+    weights alone, so over an archive most forms are looked up instead of run
+    through the character BiLSTM again. Keyed by ORTH (a form is a function of
+    it). Past `max_forms` the cache starts over, so memory stays bounded."""
+
+    def __init__(self, max_forms: int = MAX_CACHED_FORMS) -> None:
+        self.max_forms = max_forms
+        self.rows: Dict[int, int] = {}
+        self.table: Optional[torch.Tensor] = None
+
+    def lookup(self, keys: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The summaries of the distinct forms `keys`; `compute(indices)` gives
+        those of the forms at `indices` that are not cached yet."""
+        key_list = keys.tolist()
+        missing = [i for i, key in enumerate(key_list) if key not in self.rows]
+        if len(self.rows) + len(missing) > self.max_forms:
+            self.rows, self.table = {}, None
+            missing = list(range(len(key_list)))
+            if len(missing) > self.max_forms:  # one batch larger than the cache: nothing to keep
+                return compute(torch.arange(len(key_list)))
+        if missing:
+            new = compute(torch.tensor(missing, dtype=torch.long, device=keys.device))
+            self.table = new if self.table is None else torch.cat([self.table, new])
+            start = len(self.rows)
+            self.rows.update((key_list[i], start + j) for j, i in enumerate(missing))
+        return self.table[torch.tensor([self.rows[key] for key in key_list], dtype=torch.long, device=keys.device)]
 
 
 def quantized_copy(module: nn.Module) -> nn.Module:

@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .plan import GATED, SHARED, TARGET, LayerPlan, copies_read, layer_copies
 from .pytorch_crf import TRAIN_PENALTY, CRFScores, TagConstraints
 from .pytorch_gates import Gate
+from .pytorch_serving import FormCache
 
 Constraints = Tuple[Tensor, Tensor, Tensor]
 # Per gated layer: the sum of its gate values over real characters or tokens,
@@ -187,7 +188,9 @@ class TransferTagger(nn.Module):
         lengths = features["lengths"]
         mask = torch.arange(states.shape[1], device=lengths.device) < lengths.unsqueeze(1)
         scores = CRFScores(emissions, *self.crf_params(task), mask)
-        if self.training:
+        if self.training or getattr(self, "form_cache", None) is not None:
+            # Nothing reads gate sums in training or in a cached stream (which
+            # runs the character layers on new forms only).
             return scores, {}
         chars = features.get("chars")
         return scores, gate_sums(gates, chars > 0 if chars is not None else None, mask)
@@ -236,6 +239,8 @@ class CharWordTagger(TransferTagger):
             "output": tag_counts[TARGET],
         }
         super().__init__(plan, tag_counts, constraints, factories, widths, dropout=dropout, gate=gate)
+        # Set for one prediction stream by tagger_model.prediction_cache; never saved.
+        self.form_cache: Optional[FormCache] = None
 
     def encode(
         self,
@@ -246,13 +251,20 @@ class CharWordTagger(TransferTagger):
         lengths: Tensor,
         chars: Tensor,
         char_lengths: Tensor,
+        form_keys: Tensor,
         token_unique: Tensor,
         distinct_word_ids: Tensor,
         token_word: Tensor,
         vector_ids: Optional[Tensor] = None,
     ) -> Tensor:
-        char_vectors = self._run("char_embed", task, gates, chars)
-        word_chars = self._run("char_lstm", task, gates, char_vectors, char_lengths, final_states=True)
+        def summaries(forms: Optional[Tensor] = None) -> Tensor:
+            rows, row_lengths = (chars, char_lengths) if forms is None else (chars[forms], char_lengths[forms])
+            char_vectors = self._run("char_embed", task, gates, rows)
+            return self._run("char_lstm", task, gates, char_vectors, row_lengths, final_states=True)
+
+        if self.training:
+            self.form_cache = None  # the weights change: a stream's summaries go stale
+        word_chars = summaries() if self.form_cache is None else self.form_cache.lookup(form_keys, summaries)
         if self.training or vector_ids is not None:
             # Static vectors are found by ORTH, not NORM: per position.
             words = self._run("word_embed", task, gates, word_ids, vector_ids)

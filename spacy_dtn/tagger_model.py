@@ -27,7 +27,7 @@ from thinc.types import ArrayXd
 
 from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, single_task
 from .pytorch_crf import CRFScores, crf_loss, viterbi_decode
-from .pytorch_serving import quantized_copy
+from .pytorch_serving import FormCache, quantized_copy
 from .pytorch_tagger import CharWordTagger, Constraints, GateSums, TransferTagger
 from .tag_scheme import allowed_transitions
 
@@ -304,6 +304,26 @@ def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput
     return outputs, backprop
 
 
+@contextmanager
+def prediction_cache(model: Model) -> Iterator[None]:
+    """Within the block, predictions of a character-level tagger look up the
+    character summaries of word forms seen earlier in the block instead of
+    recomputing them (pytorch_serving.FormCache): one cache per prediction
+    stream, for the module that predicts (a quantized serving copy has its
+    own, its summaries differ). Predictions are those of the uncached path up
+    to float rounding; a training pass inside the block drops the cache."""
+    modules = [module for shim in _torch_shims(model)
+               for module in (shim._model, shim.__dict__.get(SERVING_COPY)) if hasattr(module, "form_cache")]
+    outer = [module.form_cache for module in modules]  # a stream inside a stream keeps the outer one's
+    for module in modules:
+        module.form_cache = FormCache()
+    try:
+        yield
+    finally:
+        for module, cache in zip(modules, outer):
+            module.form_cache = cache
+
+
 def serve_quantized(model: Model) -> None:
     """Predict from now on with int8 copies of the torch modules (the tagger's
     and a transformer's; CPU serving, pytorch_serving.py). The float modules
@@ -378,7 +398,7 @@ def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> D
     word_ids[real] = hashed[token_norm.reshape(-1)]
     token_word = numpy.zeros((batch, width), dtype="int64")
     token_word[real] = token_norm.reshape(-1)
-    forms, token_form = _word_forms(ids[:, 0], segments, settings.max_word_length)
+    forms, form_keys, token_form = _word_forms(ids[:, 0], segments, settings.max_word_length)
     token_unique = numpy.zeros((batch, width), dtype="int64")
     token_unique[real] = token_form
     chars, char_lengths = _char_rows(forms, settings.char_rows)
@@ -389,6 +409,7 @@ def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> D
         "lengths": lengths,
         "chars": chars,
         "char_lengths": char_lengths,
+        "form_keys": form_keys,
         "token_unique": token_unique,
     }
 
@@ -405,16 +426,24 @@ def _token_ids(segments: Sequence[Span]) -> numpy.ndarray:
     return numpy.concatenate(parts)
 
 
-def _word_forms(orths: numpy.ndarray, segments: Sequence[Span], limit: int) -> Tuple[List[str], numpy.ndarray]:
-    """The distinct clipped word forms in order of first occurrence, and each token's form index."""
+def _word_forms(
+    orths: numpy.ndarray, segments: Sequence[Span], limit: int
+) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
+    """The distinct clipped word forms in order of first occurrence, a key per
+    form (the ORTH of its first token, as int64: FormCache's key), and each
+    token's form index."""
     distinct, first, inverse = numpy.unique(orths, return_index=True, return_inverse=True)
     forms: Dict[str, int] = {}
     form_of = numpy.zeros(len(distinct), dtype="int64")
+    keys: List[int] = []
     if len(distinct):
         strings = segments[0].doc.vocab.strings
         for u in numpy.argsort(first):
             form_of[u] = forms.setdefault(_clip(strings[int(distinct[u])], limit), len(forms))
-    return list(forms), form_of[inverse.reshape(-1)]
+            if form_of[u] == len(keys):
+                keys.append(int(distinct[u]))
+    form_keys = numpy.array(keys, dtype="uint64").view("int64")
+    return list(forms), form_keys, form_of[inverse.reshape(-1)]
 
 
 def _char_rows(forms: List[str], char_rows: int) -> Tuple[numpy.ndarray, numpy.ndarray]:

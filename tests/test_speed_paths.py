@@ -7,12 +7,14 @@ from typing import Dict, List
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.tokens import Span
 from thinc.api import Adam, NumpyOps
 
-from benchmarks.side_by_side import summary
+from benchmarks.speed import summary
 from spacy_dtn.plan import SOURCE, TARGET
-from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module
+from spacy_dtn.pytorch_serving import FormCache
+from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module, prediction_cache
 from conftest import entities, examples, make_nlp
 
 SETTINGS = TaggerSettings(char_rows=60, word_rows=500, max_word_length=6)
@@ -59,7 +61,7 @@ def test_featurize_equals_the_per_token_loop():
     segments = [docs[0][:], docs[1][2:7], docs[1][:], docs[0][3:5], docs[2][:]]
     expected = per_token_features(segments, SETTINGS)
     found = featurize(segments, SETTINGS, NumpyOps())
-    assert found.keys() == {*expected, "distinct_word_ids", "token_word"}
+    assert found.keys() == {*expected, "distinct_word_ids", "token_word", "form_keys"}
     for name, array in expected.items():
         assert found[name].dtype == array.dtype, name
         numpy.testing.assert_array_equal(found[name], array, err_msg=name)
@@ -69,6 +71,13 @@ def test_featurize_equals_the_per_token_loop():
     assert len({tuple(row) for row in distinct}) == len(distinct) < sum(len(s) for s in segments)
     real = numpy.arange(found["word_ids"].shape[1]) < found["lengths"][:, None]
     numpy.testing.assert_array_equal(distinct[found["token_word"][real]], found["word_ids"][real])
+    # A form's cache key is the ORTH of a token with that form.
+    keys = found["form_keys"].view("uint64")
+    assert len(keys) == len(found["chars"])
+    tokens = [t for s in segments for t in s]
+    for token, form in zip(tokens, found["token_unique"][real]):
+        key_token = next(t for t in tokens if t.orth == keys[form])
+        assert found["chars"][form].tolist() == found["chars"][found["token_unique"][real][tokens.index(key_token)]].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +104,63 @@ def test_a_batch_predicts_what_docs_one_at_a_time_do(dtn):
     alone = entities(nlp(text) for text in texts)
     assert any(alone)
     assert entities(nlp.pipe(texts, batch_size=64)) == alone
+
+
+def count_char_summaries(module, monkeypatch) -> List[int]:
+    """Rows the character BiLSTM runs on, per call."""
+    counts: List[int] = []
+    run = type(module)._run
+
+    def counted(self, layer, task, gates, *args, **kwargs):
+        if layer == "char_lstm":
+            counts.append(len(args[0]))
+        return run(self, layer, task, gates, *args, **kwargs)
+
+    monkeypatch.setattr(type(module), "_run", counted)
+    return counts
+
+
+def test_a_stream_runs_each_word_form_once(dtn, monkeypatch):
+    nlp, texts = dtn
+    stream = texts * 3
+    alone = entities(nlp(text) for text in stream)  # __call__: no cache
+    counts = count_char_summaries(get_torch_module(nlp.get_pipe("ner").model), monkeypatch)
+    assert entities(nlp.pipe(stream, batch_size=4)) == alone
+    forms = {token.text for doc in nlp.tokenizer.pipe(stream) for token in doc}
+    assert sum(counts) == len(forms) < sum(len(doc) for doc in nlp.tokenizer.pipe(stream))
+    assert get_torch_module(nlp.get_pipe("ner").model).form_cache is None  # the stream's cache ends with it
+
+
+def test_training_drops_the_form_cache(dtn):
+    nlp, texts = dtn
+    ner = nlp.get_pipe("ner")
+    module = get_torch_module(ner.model)
+    with prediction_cache(ner.model):
+        list(nlp.pipe(texts[:3]))
+        assert module.form_cache is not None
+        ner.model.begin_update(([nlp.make_doc(texts[0])[:]], TARGET))
+        assert module.form_cache is None
+    module.eval()
+
+
+def test_form_cache_computes_only_new_forms_and_starts_over_when_full():
+    computed: List[List[int]] = []
+
+    def compute(indices):
+        computed.append(indices.tolist())
+        return keys[indices].float().unsqueeze(1) * 10
+
+    cache = FormCache(max_forms=4)
+    keys = torch.tensor([5, 7, 9])
+    assert cache.lookup(keys, compute).squeeze(1).tolist() == [50.0, 70.0, 90.0]
+    keys = torch.tensor([9, 11, 5])
+    assert cache.lookup(keys, compute).squeeze(1).tolist() == [90.0, 110.0, 50.0]
+    assert computed == [[0, 1, 2], [1]]
+    keys = torch.tensor([13, 15])  # 6 forms > 4: start over with this batch's
+    assert cache.lookup(keys, compute).squeeze(1).tolist() == [130.0, 150.0]
+    assert computed[-1] == [0, 1] and set(cache.rows) == {13, 15}
+    keys = torch.arange(10)  # larger than the cache: computed, nothing kept
+    assert cache.lookup(keys, compute).shape == (10, 1) and cache.rows == {}
 
 
 @pytest.fixture(scope="module")
