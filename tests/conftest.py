@@ -145,3 +145,14 @@ def target_model(corpus_dir, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("target_model") / "model"
     nlp.to_disk(path)
     return path
+
+
+SENTENCES = ["Patients with diabetes received therapy .", "She developed renal failure after surgery .",
+             "No signs of asthma were found .", "A case of colon cancer is reported .",
+             "Risk of hepatitis increased with age ."]
+
+
+def note_texts(n):
+    """Notes of 1-3 sentences, some with line breaks, made from the templates."""
+    return [" ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i % 3)).replace(" . ", " .\n", i % 2)
+            for i in range(n)]

@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas
 import pytest
@@ -15,16 +14,7 @@ from spacy_dtn.annotate import main
 from spacy_dtn.converters import read_brat
 from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
 from spacy_dtn.notes import NoteSource
-
-SENTENCES = ["Patients with diabetes received therapy .", "She developed renal failure after surgery .",
-             "No signs of asthma were found .", "A case of colon cancer is reported .",
-             "Risk of hepatitis increased with age ."]
-
-
-def note_texts(n):
-    """Notes of 1-3 sentences, some with line breaks, made from the templates."""
-    return [" ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i % 3)).replace(" . ", " .\n", i % 2)
-            for i in range(n)]
+from conftest import SENTENCES, note_texts
 
 
 @pytest.fixture(scope="module")

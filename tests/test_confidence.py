@@ -1,36 +1,18 @@
 """Entity confidence: CRF span marginals against brute force, and the
 component's scores in doc.spans and Span._.confidence."""
-import itertools
 import json
 
 import pytest
 import spacy
 import torch
 from spacy.tokens import DocBin
-from test_crf import constraints_for, random_crf, random_crf_cases
 
 from spacy_dtn.calibration import CalibrationSet, expected_calibration_error, fit_temperature, golden_section, log_loss
 from spacy_dtn.calibration import main as calibrate
-from spacy_dtn.confidence import entity_confidences
 from spacy_dtn.pytorch_crf import TaggedSpans, span_marginals
-from spacy_dtn.plan import TARGET
-from spacy_dtn.tag_scheme import entity_tags, extending_tag, spans_from_tags
+from spacy_dtn.tag_scheme import entity_tags, extending_tag
 
-
-def brute_force_span_probs(emissions, start, transitions, end, length, names, scheme):
-    """P(span, label) for one row: enumerate every tag sequence, decode its
-    entities and add up the probability of those that contain each."""
-    seqs = torch.tensor(list(itertools.product(range(len(names)), repeat=length)))
-    steps = torch.arange(length)
-    scores = start[seqs[:, 0]] + end[seqs[:, -1]] + emissions[steps, seqs].sum(1)
-    scores = scores + transitions[seqs[:, :-1], seqs[:, 1:]].sum(1)
-    probs = torch.softmax(scores, 0)
-    totals = {}
-    for seq, p in zip(seqs.tolist(), probs.tolist()):
-        if p > 0:
-            for span in spans_from_tags([names[t] for t in seq], scheme):
-                totals[span] = totals.get(span, 0.0) + p
-    return totals
+from crf_cases import assert_matches_brute_force, brute_force_span_probs, constraints_for, random_crf, random_crf_cases
 
 
 def pin(candidates, names, scheme):
@@ -78,19 +60,6 @@ TEXTS = ["Patients with diabetes received therapy .", "She developed renal failu
 @pytest.fixture(scope="module")
 def trained(target_model):
     return spacy.load(target_model)
-
-
-def assert_matches_brute_force(ner, doc):
-    """Every span and label of the doc: the component's confidence function
-    against enumeration over the model's own CRF scores."""
-    names = ner.tag_names(TARGET)
-    outputs = ner.model.predict(([doc[:]], TARGET))
-    emissions, start, transitions, end, mask = (x.double() if x.is_floating_point() else x for x in outputs[0])
-    expected = brute_force_span_probs(emissions[0], start, transitions, end, len(doc), names, ner.cfg["tag_scheme"])
-    candidates = [(s, e, label) for s in range(len(doc)) for e in range(s + 1, len(doc) + 1) for label in ner.labels]
-    (got,) = entity_confidences(outputs, [candidates], names, ner.cfg["tag_scheme"])
-    assert max(abs(p - expected.get(c, 0.0)) for c, p in zip(candidates, got)) < 1e-4
-    assert any(p > 0.01 for p in got)
 
 
 def test_entities_get_their_crf_probability(trained):

@@ -3,28 +3,16 @@ import itertools
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from spacy_dtn.pytorch_crf import (
-    TagConstraints,
     log_partition,
     negative_log_likelihood,
     sequence_score,
     viterbi_decode,
 )
-from spacy_dtn.tag_scheme import allowed_transitions, make_tag_names, spans_from_tags
+from spacy_dtn.tag_scheme import spans_from_tags
 
-
-def random_crf(batch, length, n_tags, seed):
-    gen = torch.Generator().manual_seed(seed)
-    emissions = torch.randn(batch, length, n_tags, generator=gen, dtype=torch.float64)
-    start, end = torch.randn(n_tags, generator=gen, dtype=torch.float64), torch.randn(n_tags, generator=gen, dtype=torch.float64)
-    transitions = torch.randn(n_tags, n_tags, generator=gen, dtype=torch.float64)
-    lengths = torch.randint(1, length + 1, (batch,), generator=gen)
-    lengths[0] = length
-    mask = torch.arange(length) < lengths.unsqueeze(1)
-    return emissions, start, transitions, end, mask
+from crf_cases import constraints_for, random_crf, random_crf_cases
 
 
 def all_scores(emissions, start, transitions, end, length):
@@ -66,12 +54,6 @@ def test_sequence_score_and_nll_match_brute_force():
         assert torch.allclose(nll[b], log_z - table[gold])
 
 
-def constraints_for(scheme):
-    names = make_tag_names(["A", "B"], scheme)
-    masks = [torch.from_numpy(m) for m in allowed_transitions(names, scheme)]
-    return names, TagConstraints(*masks)
-
-
 def is_valid(tags, scheme):
     """Independent validity check: re-derive tags from the decoded spans."""
     spans = spans_from_tags(tags, scheme)
@@ -84,17 +66,6 @@ def is_valid(tags, scheme):
         else:
             rebuilt[s:e] = [f"B-{label}"] + [f"I-{label}"] * (e - s - 2) + [f"L-{label}"]
     return rebuilt == list(tags)
-
-
-def random_crf_cases(max_examples: int, max_length: int, max_scale: float):
-    """Hypothesis cases for random_crf under a tag scheme: scheme, length, seed, scale."""
-    cases = given(
-        scheme=st.sampled_from(["BIO", "BILUO"]),
-        length=st.integers(1, max_length),
-        seed=st.integers(0, 10_000),
-        scale=st.floats(0.1, max_scale),
-    )
-    return lambda test: settings(max_examples=max_examples, deadline=None)(cases(test))
 
 
 @random_crf_cases(max_examples=60, max_length=7, max_scale=50.0)

@@ -4,12 +4,12 @@ import pandas
 import pytest
 import spacy
 
-from test_annotate import note_texts
 
 pyspark = pytest.importorskip("pyspark", reason="needs the spark extra: pip install -e '.[spark]'")
 
 from spacy_dtn.annotate import main  # noqa: E402
 from spacy_dtn.spark import annotate, spark_session  # noqa: E402
+from conftest import note_texts  # noqa: E402
 
 
 @pytest.fixture(scope="session")

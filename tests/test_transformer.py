@@ -13,6 +13,7 @@ from spacy.training import Example
 from thinc.api import Adam
 
 from conftest import train_few_steps
+from crf_cases import assert_matches_brute_force
 from spacy_dtn.plan import SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
@@ -149,8 +150,6 @@ def test_missing_transformer_package_names_the_fix():
 
 
 def test_confidence_on_the_transformer_variant(trf_dtn):
-    from test_confidence import assert_matches_brute_force
-
     nlp = spacy.load(trf_dtn)
     doc = nlp(TEXTS[1])
     assert_matches_brute_force(nlp.get_pipe("ner"), doc)
