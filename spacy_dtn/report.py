@@ -1,17 +1,20 @@
 """The project's report: test scores of every system, the learned gates, plots.
 
 Inputs are what the workflow already wrote: `spacy evaluate` JSON per system,
-the trained pipeline's meta.json (dev F1, gates) and, for the `search`
-workflow, the per-scheme results of `python -m spacy_dtn search`.
+the trained pipeline's meta.json (dev F1, gates), the JSON lines spaCy's
+ConsoleLogger.v3 writes per evaluation (`output_file`: the gates over
+training) and, for the `search` workflow, the per-scheme results of
+`python -m spacy_dtn search`.
 """
 import argparse
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import srsly
 
 from .figures import saved_figure
 from .gate_scores import saved_gates
+from .plan import GATE_SCORE_PREFIX
 from .tables import markdown_table
 
 NO_GATE = "—"
@@ -83,6 +86,36 @@ def markdown(systems: List[Dict], search: List[Dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gate_trajectories(log: Path) -> Dict[str, List[Tuple[int, float]]]:
+    """(step, mean dev gate) per gated layer from a training log's JSON lines."""
+    curves: Dict[str, List[Tuple[int, float]]] = {}
+    for line in srsly.read_jsonl(log):
+        for name, value in line["scores"].items():
+            if name.startswith(GATE_SCORE_PREFIX) and value is not None:
+                curves.setdefault(name[len(GATE_SCORE_PREFIX):], []).append((line["step"], value))
+    # A layer without a gate scores 0 throughout: not a trajectory.
+    return {layer: curve for layer, curve in curves.items() if any(value for _, value in curve)}
+
+
+def plot_trajectories(logs: List[Tuple[str, Path]], output: Path) -> List[Path]:
+    """One panel per system: each gated layer's mean dev gate at every evaluation."""
+    written = []
+    for name, log in logs:
+        curves = gate_trajectories(log)
+        if not curves:
+            continue
+        written.append(output / f"gates_over_training_{name}.png")
+        with saved_figure(written[-1], (7, 3.5), DPI) as ax:
+            for layer, curve in curves.items():
+                ax.plot([step for step, _ in curve], [value for _, value in curve], marker=".", label=layer)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("training step")
+            ax.set_ylabel("mean dev gate (1 = shared)")
+            ax.set_title(f"Gates over training: {name}")
+            ax.legend(fontsize=8)
+    return written
+
+
 def plots(systems: List[Dict], search: List[Dict], output: Path) -> List[Path]:
     written = [output / "f1.png"]
     rows = [(s["system"], s["test"]["f"]) for s in systems]
@@ -118,8 +151,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="a trained system: its name, pipeline folder and `spacy evaluate` output",
     )
     parser.add_argument("--search", type=Path, help="results of `python -m spacy_dtn search`")
+    parser.add_argument(
+        "--training-log", nargs=2, action="append", default=[], metavar=("NAME", "JSONL"),
+        help="a system's training log ([training.logger] output_file of spacy.ConsoleLogger.v3): plots its gates over training",
+    )
     args = parser.parse_args(argv)
     missing = [p for _, m, j in args.system for p in (Path(m) / "meta.json", Path(j)) if not p.exists()]
+    missing += [Path(log) for _, log in args.training_log if not Path(log).exists()]
     if args.search is not None and not args.search.exists():
         missing.append(args.search)
     if missing:
@@ -128,7 +166,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     search = srsly.read_json(args.search) if args.search else []
     args.output.mkdir(parents=True, exist_ok=True)
     srsly.write_json(args.output / "results.json", {"systems": systems, "search": search})
-    (args.output / "results.md").write_text(markdown(systems, search), encoding="utf8")
     images = plots(systems, search, args.output)
+    images += plot_trajectories([(name, Path(log)) for name, log in args.training_log], args.output)
+    figures = "\n## Figures\n\n" + "\n".join(f"![{image.stem}]({image.name})" for image in images) + "\n"
+    (args.output / "results.md").write_text(markdown(systems, search) + figures, encoding="utf8")
     print(f"Wrote {args.output / 'results.md'}, results.json and {', '.join(p.name for p in images)}")
     return 0

@@ -10,7 +10,7 @@ import srsly
 from conftest import CONFIGS
 from spacy_dtn.gate_scores import LABELS_DIFFER, NOT_SCORED, saved_gates
 from spacy_dtn.plan import GATE_SCORE_PREFIX
-from spacy_dtn.report import main, markdown, system_record
+from spacy_dtn.report import gate_trajectories, main, markdown, system_record
 from spacy_dtn.tables import markdown_table
 
 BILSTM_LAYERS = ["char_embed", "char_lstm", "word_embed", "word_lstm", "output"]
@@ -89,3 +89,21 @@ def test_report_writes_empty_gates_in_json_and_plots_only_gates(tmp_path):
     assert systems["dtn"]["gates"] == GATES and systems["dtn"]["gate_notes"] == {"output": LABELS_DIFFER}
     for image in ["f1.png", "gates.png"]:
         assert (out / image).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gate_trajectories_come_from_the_training_log(tmp_path):
+    baseline = saved_pipeline(tmp_path / "baseline", "baseline.cfg", ["Disease"], [])
+    log = tmp_path / "train_log.jsonl"
+    srsly.write_jsonl(log, [
+        {"epoch": 0, "step": step, "losses": {"ner": 1.0}, "score": 0.5,
+         "scores": {"ents_f": 0.5, "gate_char_embed": 0.88 - step / 1000, "gate_word_lstm": 0.88 - step / 500,
+                    "gate_output": 0.0}}
+        for step in (0, 100, 200)
+    ])
+    assert gate_trajectories(log) == {"char_embed": [(0, 0.88), (100, 0.78), (200, 0.68)],
+                                      "word_lstm": [(0, 0.88), (100, 0.68), (200, 0.48)]}
+    out = tmp_path / "reports"
+    assert main([str(out), "--system", "baseline", str(baseline), str(metrics(tmp_path / "b.json")),
+                 "--training-log", "dtn", str(log)]) == 0
+    assert (out / "gates_over_training_dtn.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![gates_over_training_dtn](gates_over_training_dtn.png)" in (out / "results.md").read_text(encoding="utf8")
