@@ -16,7 +16,7 @@ split the grid and pin one single-threaded runner to each core, e.g.
     OMP_NUM_THREADS=1 taskset -c 1 python -m benchmarks.run --pairs "BC2GM->BioNLP13PC" &
 
 `--speed` measures inference and training speed, peak memory and model size.
-Run from the repository root (benchmarks/ is a package).
+Run from the repository root: `python -m benchmarks.run` or `python benchmarks/run.py`.
 """
 import argparse
 import itertools
@@ -25,13 +25,16 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+if not __package__:  # run as a script: the package it belongs to must be importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from spacy_dtn.runs import Run, Scores, folder_name, log, run_all, train_in_subprocess
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
-from .grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
+from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
                    SEEDS, SOURCE_DEV_COUNT, WORK, corpus_paths, pair_folder, source_model_path)
-from .speed import measure_speed
-from .write_results import write_results
+from benchmarks.speed import measure_speed
+from benchmarks.write_results import write_results
 
 SYSTEMS = ["spacy_ner_target", "spacy_ner_transfer", "baseline", "dtn_sequential", "dtn_joint"]
 # Only on request (--systems): needs pip install -e ".[transformers]" and is ~10x slower on CPU.

@@ -79,8 +79,9 @@ def test_a_run_record_is_what_the_writer_reads(tmp_path):
     assert abs(row["test_f1"] - 0.7) < 1e-9 and abs(row["per_type"]["Gene"] - 0.6) < 1e-9
 
 
-def test_runs_as_a_package_from_the_repository_root():
-    result = subprocess.run([sys.executable, "-m", "benchmarks.run", "--help"], capture_output=True, text=True, cwd=ROOT)
+@pytest.mark.parametrize("command", [["-m", "benchmarks.run"], ["benchmarks/run.py"]])
+def test_runs_from_the_repository_root_as_a_module_or_a_script(command):
+    result = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout and "python -m benchmarks.run" in result.stdout
 
