@@ -74,15 +74,27 @@ def train_in_subprocess(config: Path, output: Path, overrides: Dict[str, object]
     return time.time() - start
 
 
-# A row of spaCy's console logger: epoch, step, losses and scores, SCORE last.
-LOGGED_ROW = re.compile(r"^\s*\d+\s+(\d+)\s.*\s(\d+\.\d+)\s*$")
+# A row of spaCy's console logger: epoch, step, then losses and scores.
+LOGGED_ROW = re.compile(r"^\s*\d+\s+(\d+)\s")
+# The column to rank evaluations by, if the log has it (SCORE is rounded to 2
+# digits, which makes ties of different checkpoints), else SCORE.
+RANKED_COLUMNS = ("ENTS_F", "SCORE")
 
 
 def logged_steps(log_path: Path) -> Tuple[int, int]:
-    """(steps trained, step of the best logged score) from a `spacy train` log.
-    Ties go to the later step, as spaCy's model-best does."""
-    rows = [(float(m.group(2)), int(m.group(1))) for line in log_path.read_text(encoding="utf8").splitlines()
-            if (m := LOGGED_ROW.match(line))]
+    """(steps trained, step of the best logged evaluation) from a `spacy train`
+    log. The best is ranked by ENTS_F where logged, and a tie goes to the later
+    step, as spaCy's model-best does (it saves every checkpoint that equals the best)."""
+    rows: List[Tuple[float, int]] = []
+    from_end = 1
+    for line in log_path.read_text(encoding="utf8").splitlines():
+        names = line.split()
+        if names[:2] == ["E", "#"] and "SCORE" in names:
+            # Right-aligned columns, one token each from the scores on ("LOSS NER" is two).
+            ranked = next(name for name in RANKED_COLUMNS if name in names)
+            from_end = len(names) - names.index(ranked)
+        elif (m := LOGGED_ROW.match(line)) is not None:
+            rows.append((float(line.split()[-from_end]), int(m.group(1))))
     if not rows:
         raise ValueError(f"{log_path} has no evaluation rows: was it written by `spacy train` with the ConsoleLogger?")
     return rows[-1][1], max(rows)[1]

@@ -94,11 +94,13 @@ def test_logged_steps_reads_the_last_and_the_best_row(tmp_path):
         "  0       0     53.40   41.32   41.35   41.30    0.41",
         "  3     200   2703.37   72.86   75.07   70.78    0.73",
         "  7     400    353.44   71.49   77.00   68.49    0.72",
-        " 10     600    107.87   73.10   70.41   74.08    0.73",  # a tie goes to the later step, as model-best does
+        " 10     600    107.87   73.10   70.41   74.08    0.73",  # SCORE ties with step 200: ENTS_F decides
         " 14     800     49.66   71.62   72.89   70.39    0.72",
+        " 17    1000     40.12   73.10   70.41   74.08    0.73",  # a tie goes to the later step, as model-best does
+        " 20    1200     30.02   71.00   72.89   70.39    0.71",
         "✔ Saved pipeline to output directory",
     ]), encoding="utf8")
-    assert logged_steps(log) == (800, 600)
+    assert logged_steps(log) == (1200, 1000)
     (tmp_path / "empty.log").write_text("spacy train failed\n", encoding="utf8")
     with pytest.raises(ValueError, match="no evaluation rows"):
         logged_steps(tmp_path / "empty.log")
