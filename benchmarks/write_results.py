@@ -185,6 +185,8 @@ def write_results(results: Path, markdown: Path) -> None:
     speed_path = results / "speed.json"
     speed = srsly.read_json(speed_path) if speed_path.exists() else []
     images = plot(rows, results)
+    for stale in set(results.glob("f1_*.png")) - set(images):  # settings no longer in the current rule's rows
+        stale.unlink()
     lines = ["# Benchmark results", "",
              "Test-set entity F1 (%) on the target, mean ± standard deviation over seeds; each model is the "
              f"checkpoint with the best dev F1 under one budget rule for every system (`{BUDGET}`: "

@@ -61,7 +61,9 @@ def test_write_results_writes_tables_and_plots(tmp_path):
 def test_records_of_an_earlier_budget_rule_are_kept_apart(tmp_path):
     older = [{k: v for k, v in r.items() if k not in ("budget", "steps", "best_step")} for r in RECORDS]
     srsly.write_json(tmp_path / "quality.json", RECORDS + [{**r, "test_f1": 0.1} for r in older])
+    (tmp_path / "f1_BC2GM_to_BioNLP13PC_0.05.png").write_bytes(b"a plot of a setting no record has now")
     write_results(tmp_path, tmp_path / "RESULTS.md")
+    assert sorted(p.name for p in tmp_path.glob("f1_*.png")) == ["f1_BC2GM_to_BioNLP13PC_0.1.png"]
     current, earlier = (tmp_path / "RESULTS.md").read_text(encoding="utf8").split("## Earlier rule")
     assert "| 10% | 71.00 ± 1.41 |" in current and "10.00" not in current
     assert "| 10% | 10.00 ± 0.00 |" in earlier
