@@ -38,6 +38,7 @@ from .tagger_model import (
     set_tags,
     step_optimizer,
     tagging_loss,
+    uncached_prediction,
 )
 from .transfer_corpus import example_task
 
@@ -433,7 +434,8 @@ class DynamicTransferNER(TrainablePipe):
         # Without a gated layer every value is fixed: no forward pass needed.
         if GATED in plan.values():
             for batch in self._predict_batches(self.windows(docs)):
-                outputs = self.model.predict(([w.span for _, w in batch], TARGET))
+                with uncached_prediction(self.model):
+                    outputs = self.model.predict(([w.span for _, w in batch], TARGET))
                 for layer, (total, count) in gate_totals(outputs).items():
                     sums[layer][0] += total
                     sums[layer][1] += count

@@ -311,12 +311,29 @@ def prediction_cache(model: Model) -> Iterator[None]:
     recomputing them (pytorch_serving.FormCache): one cache per prediction
     stream, for the module that predicts (a quantized serving copy has its
     own, its summaries differ). Predictions are those of the uncached path up
-    to float rounding; a training pass inside the block drops the cache."""
+    to float rounding. A cached pass computes no gate sums (its character
+    layers run on new forms only): read gates under `uncached_prediction`.
+    A training pass inside the block drops the cache."""
+    with _form_caches(model, FormCache):
+        yield
+
+
+@contextmanager
+def uncached_prediction(model: Model) -> Iterator[None]:
+    """Within the block, every pass runs every layer on all of its input,
+    even inside a stream's `prediction_cache` (e.g. an `nlp.pipe` generator
+    its consumer stopped reading before its end): what the gate read-out needs."""
+    with _form_caches(model, lambda: None):
+        yield
+
+
+@contextmanager
+def _form_caches(model: Model, make: Callable[[], Optional[FormCache]]) -> Iterator[None]:
     modules = [module for shim in _torch_shims(model)
                for module in (shim._model, shim.__dict__.get(SERVING_COPY)) if hasattr(module, "form_cache")]
-    outer = [module.form_cache for module in modules]  # a stream inside a stream keeps the outer one's
+    outer = [module.form_cache for module in modules]  # restored after: blocks nest
     for module in modules:
-        module.form_cache = FormCache()
+        module.form_cache = make()
     try:
         yield
     finally:

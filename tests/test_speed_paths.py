@@ -9,6 +9,7 @@ import pytest
 import spacy
 import torch
 from spacy.tokens import Span
+from spacy.training import Example
 from thinc.api import Adam, NumpyOps
 
 from benchmarks.speed import summary
@@ -129,6 +130,22 @@ def test_a_stream_runs_each_word_form_once(dtn, monkeypatch):
     forms = {token.text for doc in nlp.tokenizer.pipe(stream) for token in doc}
     assert sum(counts) == len(forms) < sum(len(doc) for doc in nlp.tokenizer.pipe(stream))
     assert get_torch_module(nlp.get_pipe("ner").model).form_cache is None  # the stream's cache ends with it
+
+
+def test_gates_are_read_without_the_cache_of_an_unfinished_stream(dtn):
+    """nlp.evaluate zips examples with an nlp.pipe generator, which then stays
+    suspended inside its cache when the scorer reads the gates."""
+    nlp, texts = dtn
+    ner = nlp.get_pipe("ner")
+    expected = ner.gate_values([nlp(text) for text in texts])
+    assert all(expected[layer] > 0.01 for layer in ("char_embed", "char_lstm", "word_embed", "word_lstm"))
+    stream = nlp.pipe(texts)
+    predicted = [doc for _, doc in zip(texts, stream)]  # stops before the generator's end
+    assert get_torch_module(ner.model).form_cache is not None
+    assert ner.gate_values(predicted) == pytest.approx(expected)
+    scores = nlp.evaluate([Example(nlp.make_doc(text), doc) for text, doc in zip(texts, predicted)])
+    assert scores["gate_word_lstm"] == pytest.approx(expected["word_lstm"])
+    stream.close()
 
 
 def test_training_drops_the_form_cache(dtn):
