@@ -87,12 +87,13 @@ def markdown(systems: List[Dict], search: List[Dict]) -> str:
 
 
 def gate_trajectories(log: Path) -> Dict[str, List[Tuple[int, float]]]:
-    """(step, mean dev gate) per gated layer from a training log's JSON lines."""
+    """(step, mean dev gate) per gated layer from a training log's JSON lines
+    (spaCy's logger writes scores as percentages)."""
     curves: Dict[str, List[Tuple[int, float]]] = {}
     for line in srsly.read_jsonl(log):
         for name, value in line["scores"].items():
             if name.startswith(GATE_SCORE_PREFIX) and value is not None:
-                curves.setdefault(name[len(GATE_SCORE_PREFIX):], []).append((line["step"], value))
+                curves.setdefault(name[len(GATE_SCORE_PREFIX):], []).append((line["step"], value / 100))
     # A layer without a gate scores 0 throughout: not a trajectory.
     return {layer: curve for layer, curve in curves.items() if any(value for _, value in curve)}
 
