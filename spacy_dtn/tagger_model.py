@@ -385,11 +385,11 @@ def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tup
 def vector_rows(segments: Sequence[Span], vectors: Vectors) -> numpy.ndarray:
     """Per token, 1 + its row in the static vectors (by ORTH, as spaCy's
     StaticVectors), 0 where it has none or is padding."""
-    lengths = [len(s) for s in segments]
-    orths = numpy.array([t.orth for s in segments for t in s], dtype="uint64")
+    lengths = numpy.array([len(s) for s in segments], dtype="int64")
+    orths = _token_ids(segments)[:, 0]  # one to_array per doc, as featurize: no loop per token
     found = numpy.asarray(vectors.find(keys=orths), dtype="int64") + 1 if len(orths) else orths.astype("int64")
-    rows = numpy.zeros((len(segments), max([1, *lengths])), dtype="int64")
-    rows[numpy.arange(rows.shape[1]) < numpy.array(lengths)[:, None]] = found
+    rows = numpy.zeros((len(segments), int(lengths.max(initial=1))), dtype="int64")
+    rows[numpy.arange(rows.shape[1]) < lengths[:, None]] = found
     return rows
 
 
