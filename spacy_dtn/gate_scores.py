@@ -7,9 +7,14 @@ pipeline trained with a source task (without one every layer is the
 target's own). A shared layer is not a gate at 1 nor a private one a gate at
 0; where the reason a layer has no gate is known it is said in words (the
 output layer is private when source and target have different labels).
+A gate is also compared with its start (sigmoid of the architecture's
+`gate_bias`, where every gate begins): one that ends within UNMOVED of it was
+not moved by the data, so there the start, not the data, set how much of the
+layer is shared (README, "What the gates say").
 Read from a saved pipeline's files (config.cfg, meta.json, the component's
 cfg), so the report neither builds nor loads a model.
 """
+import math
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -23,6 +28,7 @@ FACTORY = "dtn_ner"
 OUTPUT_LAYER = "output"
 LABELS_DIFFER = "private (label sets differ)"
 NOT_SCORED = "gated, not scored"  # a pipeline saved without `spacy train`'s scores in meta.json
+UNMOVED = 0.05
 
 
 def saved_gates(model_dir: Path) -> Tuple[Dict[str, float], Dict[str, str]]:
@@ -47,6 +53,15 @@ def saved_gates(model_dir: Path) -> Tuple[Dict[str, float], Dict[str, str]]:
     if output_private and sorted(cfg["labels"]) != sorted(cfg["source_labels"]):
         notes[OUTPUT_LAYER] = LABELS_DIFFER
     return gates, notes
+
+
+def saved_gate_start(model_dir: Path) -> Optional[float]:
+    """Where every gate of a saved pipeline started, sigmoid(gate_bias); None
+    where its architecture has no gate_bias (no DTN component)."""
+    config = util.load_config(model_dir / "config.cfg", interpolate=False)
+    name = dtn_component(config)
+    bias = None if name is None else config["components"][name]["model"].get("gate_bias")
+    return None if bias is None else 1 / (1 + math.exp(-float(bias)))
 
 
 def dtn_component(config: Dict) -> Optional[str]:

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 import srsly
 
 from .figures import saved_figure
-from .gate_scores import saved_gates
+from .gate_scores import UNMOVED, saved_gate_start, saved_gates
 from .plan import GATE_SCORE_PREFIX
 from .tables import markdown_table
 
@@ -36,6 +36,7 @@ def system_record(name: str, model_dir: Path, metrics: Path) -> Dict[str, object
         },
         "gates": gates,
         "gate_notes": gate_notes,
+        "gate_start": saved_gate_start(model_dir) if gates else None,
     }
 
 
@@ -53,7 +54,8 @@ def _pct(value: Optional[float]) -> str:
 def _gate(system: Dict, layer: str) -> str:
     """The gate, else why there is none, else a dash: the layer is not gated in this system."""
     if layer in system["gates"]:
-        return f"{system['gates'][layer]:.3f}"
+        gate, start = system["gates"][layer], system.get("gate_start")
+        return f"{gate:.3f}" + ("*" if start is not None and abs(gate - start) < UNMOVED else "")
     return system["gate_notes"].get(layer, NO_GATE)
 
 
@@ -73,9 +75,11 @@ def markdown(systems: List[Dict], search: List[Dict]) -> str:
         lines += ["", "## Learned gates", "",
                   "Mean gate per layer on the dev set: how much of the layer the target takes from the "
                   f"shared (source-trained) copy, 1 = shared, 0 = private. {NO_GATE}: the system does not "
-                  "gate the layer.", ""]
-        lines += markdown_table(["system", *layers], [[s["system"], *(_gate(s, layer) for layer in layers)]
-                                                      for s in systems])
+                  f"gate the layer. *: within {UNMOVED} of where the gates started, i.e. not moved by the "
+                  "data: the start set that layer's mix (README, \"What the gates say\").", ""]
+        lines += markdown_table(["system", "start", *layers], [
+            [s["system"], NO_GATE if s.get("gate_start") is None else f"{s['gate_start']:.3f}",
+             *(_gate(s, layer) for layer in layers)] for s in systems])
     if search:
         ranked = sorted(search, key=lambda r: -r["dev"]["f"])
         lines += ["", "## Exhaustive search over fixed sharing schemes", "",

@@ -86,7 +86,8 @@ def test_all_workflow_on_tiny_data(tiny_project):
     assert systems["dtn"]["gate_notes"] == {"output": "private (label sets differ)"}
     assert 0.0 < systems["dtn"]["gates"]["word_lstm"] < 1.0
     table = (project / "reports/results.md").read_text()
-    assert "| baseline | — | — | — | — | — |" in table and "| private (label sets differ) |" in table
+    assert "| baseline | — | — | — | — | — | — |" in table and "| private (label sets differ) |" in table
+    assert "| dtn | 0.881 |" in table  # where dtn.cfg starts its gates: sigmoid(gate_bias = 2)
     calibration = srsly.read_json(project / "metrics/calibration.json")
     assert set(calibration) == {"dev", "test"} and calibration["dev"]["before"]["temperature"] == 1.0
     for image in ["f1.png", "gates.png", "reliability.png"]:

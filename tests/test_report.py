@@ -8,7 +8,7 @@ import pytest
 import srsly
 
 from conftest import CONFIGS
-from spacy_dtn.gate_scores import LABELS_DIFFER, NOT_SCORED, saved_gates
+from spacy_dtn.gate_scores import LABELS_DIFFER, NOT_SCORED, saved_gate_start, saved_gates
 from spacy_dtn.plan import GATE_SCORE_PREFIX
 from spacy_dtn.report import gate_trajectories, main, markdown, system_record
 from spacy_dtn.tables import markdown_table
@@ -71,11 +71,22 @@ def test_report_shows_a_dash_where_a_system_has_no_gate(tmp_path):
     systems = [system_record("baseline", baseline, metrics(tmp_path / "b.json")),
                system_record("dtn", dtn, metrics(tmp_path / "d.json"))]
     lines = markdown(systems, []).splitlines()
-    start = lines.index("| system | char_embed | char_lstm | word_embed | word_lstm | output |")
+    start = lines.index("| system | start | char_embed | char_lstm | word_embed | word_lstm | output |")
+    # dtn.cfg starts its gates at sigmoid(2) = 0.881: char_embed (0.875) did not move.
     assert lines[start + 2:start + 4] == [
-        "| baseline | — | — | — | — | — |",
-        f"| dtn | 0.875 | 0.750 | 0.625 | 0.250 | {LABELS_DIFFER} |",
+        "| baseline | — | — | — | — | — | — |",
+        f"| dtn | 0.881 | 0.875* | 0.750 | 0.625 | 0.250 | {LABELS_DIFFER} |",
     ]
+
+
+def test_gate_start_is_read_from_the_architecture(tmp_path):
+    dtn = saved_pipeline(tmp_path / "dtn", "dtn.cfg", ["Disease"], ["Chemical", "Disease"])
+    assert saved_gate_start(dtn) == pytest.approx(0.8808, abs=1e-4)
+    config = (dtn / "config.cfg").read_text(encoding="utf8").replace("gate_bias = 2.0", "gate_bias = 0.0")
+    (dtn / "config.cfg").write_text(config, encoding="utf8")
+    assert saved_gate_start(dtn) == 0.5
+    baseline = saved_pipeline(tmp_path / "baseline", "baseline.cfg", ["Disease"], [])
+    assert system_record("baseline", baseline, metrics(tmp_path / "b.json"))["gate_start"] is None
 
 
 def test_report_writes_empty_gates_in_json_and_plots_only_gates(tmp_path):
