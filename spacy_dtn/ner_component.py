@@ -32,6 +32,7 @@ from .tagger_model import (
     built_plan,
     gate_totals,
     has_tags,
+    initialize_for_loading,
     prediction_cache,
     serve_quantized,
     set_static_vectors,
@@ -417,11 +418,16 @@ class DynamicTransferNER(TrainablePipe):
             )
         return source
 
-    def _build_model(self) -> None:
+    def _build_model(self, loading: bool = False) -> None:
+        """Build the tagger for the labels in cfg; `loading`: its saved weights
+        are read next, so it is built with shapes only (tagger_model.initialize_for_loading)."""
         tasks = [TARGET, SOURCE] if self.cfg["source_labels"] else [TARGET]
         set_tags(self.model, TagSet(self.cfg["tag_scheme"], {task: self.tag_names(task) for task in tasks}))
         set_static_vectors(self.model, self.vocab.vectors)
-        self.model.initialize()
+        if loading:
+            initialize_for_loading(self.model)
+        else:
+            self.model.initialize()
 
     # Gate read-out and scoring
 
@@ -496,7 +502,7 @@ class DynamicTransferNER(TrainablePipe):
         self.cfg[VERSION_KEY] = __version__
 
     def _load_weights(self, data: bytes, where: str) -> None:
-        self._build_model()
+        self._build_model(loading=True)
         try:
             self.model.from_bytes(data)
         except pickle.UnpicklingError as err:

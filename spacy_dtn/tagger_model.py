@@ -10,7 +10,8 @@ given by `set_tags`. The component never touches tensors: it passes the
 model's output back to the functions here.
 """
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -55,6 +56,9 @@ SERVING_COPY = "dtn_serving_copy"
 # The pipeline's static vectors (spacy.vectors.Vectors), absent without: a
 # reference to nlp.vocab's, which Thinc leaves out of the saved model.
 VECTORS_ATTR = "static_vectors"
+# Set by `initialize_for_loading`: `init` builds the char/word torch module on
+# torch's meta device (shapes, no memory), because saved weights replace it.
+_BUILD_WITHOUT_WEIGHTS: ContextVar[bool] = ContextVar("dtn_build_without_weights", default=False)
 
 
 @registry.misc("spacy_dtn.TaggerSettings.v1")
@@ -213,11 +217,28 @@ def deserialize_torch_state(module: torch.nn.Module, state_bytes: bytes, device:
     before 2.6 (or with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD set) runs whatever a
     pickle in a model file asks for. A state dict needs only tensors, so
     anything else fails here with `pickle.UnpicklingError`.
+
+    The loaded tensors become the module's (`assign`): the module may have
+    been built without memory (`initialize_for_loading`), and no second copy
+    of the weights is made.
     """
     state = torch.load(BytesIO(state_bytes), map_location=device, weights_only=True)
-    module.load_state_dict(state)
+    module.load_state_dict(state, assign=True)
     module.to(device)
     return module
+
+
+def initialize_for_loading(model: Model) -> None:
+    """`model.initialize()` for a model whose saved weights are loaded next:
+    the char/word torch module is built with shapes only (torch's meta
+    device), so loading holds one copy of the weights instead of a random
+    one and the loaded one. A transformer model builds as usual (its
+    features layer loads its own way)."""
+    token = _BUILD_WITHOUT_WEIGHTS.set(not model.has_ref("features"))
+    try:
+        model.initialize()
+    finally:
+        _BUILD_WITHOUT_WEIGHTS.reset(token)
 
 
 def get_torch_module(model: Model) -> TransferTagger:
@@ -247,10 +268,13 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
     }
     if model.has_ref("features"):
         model.get_ref("features").initialize()
-    module = make_module(model, plan, {task: len(task_names) for task, task_names in names.items()}, constraints)
+    empty = _BUILD_WITHOUT_WEIGHTS.get()
+    with torch.device("meta") if empty else nullcontext():
+        module = make_module(model, plan, {task: len(task_names) for task, task_names in names.items()}, constraints)
     module.start_gates_at(spec.gate_bias)
     shim: PyTorchShim = model.get_ref("torch").shims[0]
-    shim._model = module.to(get_torch_default_device())
+    # A module built empty moves to the device with the weights that fill it.
+    shim._model = module if empty else module.to(get_torch_default_device())
     for replaced in _torch_shims(model):  # copies of the modules initialize replaced
         replaced.__dict__.pop(SERVING_COPY, None)
 

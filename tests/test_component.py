@@ -9,7 +9,7 @@ from thinc.api import Adam
 from conftest import CONFIGS, SMALL_SETTINGS, entities, examples, make_nlp, trained_target_nlp
 from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
-from spacy_dtn.tagger_model import get_torch_module
+from spacy_dtn.tagger_model import get_torch_module, initialize_for_loading
 
 
 def snapshot(module, copy):
@@ -86,6 +86,22 @@ def test_save_load_predicts_identically(corpus_dir, tmp_path):
     from_bytes.add_pipe("dtn_ner", name="ner", config=config)
     from_bytes.get_pipe("ner").from_bytes(nlp.get_pipe("ner").to_bytes())
     assert entities(from_bytes.pipe(texts)) == expected
+
+
+def test_loading_fills_a_tagger_built_without_weights(corpus_dir):
+    """Loading builds the torch module with shapes only and the saved tensors
+    become its weights: no random copy is made, and nothing is left unfilled."""
+    nlp, texts = trained_target_nlp(corpus_dir)
+    expected = entities(nlp.pipe(texts))
+    ner = nlp.get_pipe("ner")
+    data, saved = ner.to_bytes(), get_torch_module(ner.model).state_dict()
+    initialize_for_loading(ner.model)
+    assert all(param.is_meta for param in get_torch_module(ner.model).parameters())
+    ner.from_bytes(data)
+    module = get_torch_module(ner.model)
+    assert not any(tensor.is_meta for tensor in [*module.parameters(), *module.buffers()])
+    assert all(torch.equal(module.state_dict()[name], tensor) for name, tensor in saved.items())
+    assert entities(nlp.pipe(texts)) == expected
 
 
 def test_multiprocess_pipe_matches_single_process(corpus_dir, tmp_path):
