@@ -32,7 +32,7 @@ from spacy_dtn.runs import Run, Scores, folder_name, log, run_all, train_in_subp
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
-                   SEEDS, SOURCE_DEV_COUNT, WORK, corpus_paths, pair_folder, source_model_path)
+                   SEEDS, SOURCE_DEV_COUNT, SOURCE_SEED, WORK, corpus_paths, pair_folder, source_model_path)
 from benchmarks.speed import measure_speed
 from benchmarks.write_results import write_results
 
@@ -67,13 +67,13 @@ def corpora(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
     return paths
 
 
-def source_model(kind: str, pair: str, seed: int, paths: Dict[str, Path]) -> Path:
-    """Source pipelines are shared by every fraction of a pair and seed: trained on first use."""
-    output = source_model_path(kind, pair, seed)
+def source_model(kind: str, pair: str, paths: Dict[str, Path]) -> Path:
+    """Source pipelines are shared by every fraction and seed of a pair (grid.py): trained on first use."""
+    output = source_model_path(kind, pair)
     if not output.exists():
-        log(f"training {kind} source model for {pair}, seed {seed}")
+        log(f"training {kind} source model for {pair}, seed {SOURCE_SEED}")
         train_in_subprocess(SOURCE_CONFIGS[kind], output.parent, {
-            "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": seed, **BUDGET_OVERRIDES,
+            "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": SOURCE_SEED, **BUDGET_OVERRIDES,
         })
     return output
 
@@ -84,18 +84,18 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tup
     if system == "spacy_ner_target":
         return BENCH / "configs" / "spacy_ner.cfg", common
     if system == "spacy_ner_transfer":
-        return BENCH / "configs" / "spacy_ner_transfer.cfg", {**common, "paths.source_model": source_model("spacy", pair, seed, paths)}
+        return BENCH / "configs" / "spacy_ner_transfer.cfg", {**common, "paths.source_model": source_model("spacy", pair, paths)}
     if system == "baseline":
         return CONFIGS / "baseline.cfg", common
     if system == "dtn_joint":
         return CONFIGS / "dtn.cfg", {**common, "paths.source_train": paths["source_train"],
                                      "corpora.train.source_per_target": 1.0, "training.max_epochs": -1}
-    sequential = {**common, "paths.source_model": source_model("dtn", pair, seed, paths),
+    sequential = {**common, "paths.source_model": source_model("dtn", pair, paths),
                   "initialize.components.ner.label_map": LABEL_MAPS.get(pair, {})}
     if system == "dtn_sequential":
         return CONFIGS / "dtn.cfg", sequential
     if system == "dtn_trf":
-        return CONFIGS / "dtn_trf.cfg", {**common, "paths.source_model": source_model("trf", pair, seed, paths)}
+        return CONFIGS / "dtn_trf.cfg", {**common, "paths.source_model": source_model("trf", pair, paths)}
     shared = system.split(":", 1)[1]
     layers = [] if shared == "none" else shared.split("+")
     return CONFIGS / "scheme.cfg", {**sequential, "components.ner.model.shared": layers}

@@ -137,7 +137,7 @@ def measure_speed(quality_path: Path, speed_path: Path) -> None:
     corpus = corpus_paths(pair, fraction, seed)
     main([arg for system in systems for arg in ("--system", system)] + [
         "--test", str(corpus["test"]), "--train", str(corpus["train"]), "--dev", str(corpus["dev"]),
-        "--source-model", str(source_model_path("dtn", pair, seed)), "--output", str(speed_path)])
+        "--source-model", str(source_model_path("dtn", pair)), "--output", str(speed_path)])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
