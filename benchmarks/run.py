@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 if not __package__:  # run as a script: the package it belongs to must be importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spacy_dtn.gate_scores import saved_gates
 from spacy_dtn.runs import Run, Scores, folder_name, log, run_all, train_in_subprocess
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
@@ -39,6 +40,7 @@ from benchmarks.write_results import write_results
 SYSTEMS = ["spacy_ner_target", "spacy_ner_transfer", "baseline", "dtn_sequential", "dtn_joint"]
 # Only on request (--systems): needs pip install -e ".[transformers]" and is ~10x slower on CPU.
 OPTIONAL_SYSTEMS = ["dtn_trf"]
+GATED_SYSTEMS = ("dtn_sequential", "dtn_joint", "dtn_trf")
 SOURCE_CONFIGS = {"dtn": CONFIGS / "source.cfg", "trf": CONFIGS / "source_trf.cfg", "spacy": BENCH / "configs" / "spacy_ner.cfg"}
 
 
@@ -129,9 +131,15 @@ def quality_scores(run: Run, dev: Scores, test: Scores, seconds: float) -> Dict[
         "dev_f1": dev["f"], "test_f1": test["f"], "test_p": test["p"], "test_r": test["r"],
         "test_per_type": {label: s["f"] for label, s in (test["per_type"] or {}).items()},
         "vectors": None,
+        "gates": run_gates(run),
         "train_seconds": round(seconds, 1), "threads": threads(),
         "model": str((run.output / "model-best").relative_to(ROOT)),
     }
+
+
+def run_gates(run: Run) -> Dict[str, float]:
+    """A DTN run's mean dev gate per gated layer (its meta.json); the other systems have none."""
+    return saved_gates(run.output / "model-best")[0] if run.key["system"] in GATED_SYSTEMS else {}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,15 +1,17 @@
 """Tiny hand-written corpora: a source with Chemical and Disease, a target with
 Disease only (different label sets, as in BC5CDR -> NCBI-disease)."""
+import shutil
 from pathlib import Path
 from typing import List, Tuple
 
 import pytest
 import spacy
+import srsly
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import Adam
 
-from spacy_dtn.plan import TARGET
+from spacy_dtn.plan import GATE_SCORE_PREFIX, TARGET
 from spacy_dtn.runs import train_in_subprocess
 from spacy_dtn.transfer_corpus import mark_task
 
@@ -156,3 +158,19 @@ def note_texts(n):
     """Notes of 1-3 sentences, some with line breaks, made from the templates."""
     return [" ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i % 3)).replace(" . ", " .\n", i % 2)
             for i in range(n)]
+
+
+BILSTM_LAYERS = ["char_embed", "char_lstm", "word_embed", "word_lstm", "output"]
+GATES = {"char_embed": 0.875, "char_lstm": 0.75, "word_embed": 0.625, "word_lstm": 0.25}  # exact in JSON
+
+
+def saved_pipeline(folder: Path, config: str, labels: List[str], source_labels: List[str]) -> Path:
+    """The files the report reads from a pipeline trained with a shipped config. As
+    spaCy writes it, meta.json has a value for every gate score weight, gated or not."""
+    folder.mkdir(parents=True)
+    shutil.copy(CONFIGS / config, folder / "config.cfg")
+    (folder / "ner").mkdir()
+    srsly.write_json(folder / "ner" / "cfg", {"labels": labels, "source_labels": source_labels, "tag_scheme": "BILUO"})
+    performance = {"ents_f": 0.7, **{GATE_SCORE_PREFIX + layer: GATES.get(layer, 0.0) for layer in BILSTM_LAYERS}}
+    srsly.write_json(folder / "meta.json", {"performance": performance})
+    return folder

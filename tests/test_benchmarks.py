@@ -1,5 +1,6 @@
 """The benchmarks package: its results writer on synthetic records, the records
 its runs write, and its entry point."""
+import dataclasses
 import subprocess
 import sys
 
@@ -7,7 +8,8 @@ import pytest
 import srsly
 
 from benchmarks.grid import BUDGET, ROOT
-from benchmarks.run import quality_scores, setting_run
+from benchmarks.run import quality_scores, run_gates, setting_run
+from conftest import GATES, saved_pipeline
 from benchmarks.write_results import summarize, targets_table, write_results
 from spacy_dtn.runs import logged_steps
 
@@ -79,6 +81,17 @@ def test_a_run_record_is_what_the_writer_reads(tmp_path):
     (row,) = summarize(records)
     assert (row["pair"], row["fraction"], row["system"], row["seeds"]) == (PAIR, 0.1, "baseline", 2)
     assert abs(row["test_f1"] - 0.7) < 1e-9 and abs(row["per_type"]["Gene"] - 0.6) < 1e-9
+    assert records[0]["gates"] == {}  # the baseline has no gates
+
+
+def test_a_dtn_record_holds_its_dev_gates(tmp_path):
+    paths = {"dev": tmp_path / "dev.spacy", "test": tmp_path / "test.spacy"}
+    runs = [dataclasses.replace(setting_run(PAIR, 0.1, 0, system, paths), output=tmp_path / system)
+            for system in ("dtn_sequential", "scheme:word_lstm")]
+    for run in runs:
+        saved_pipeline(run.output / "model-best", "dtn.cfg", ["Gene"], ["GENE"])
+    assert run_gates(runs[0]) == GATES
+    assert run_gates(runs[1]) == {}  # a fixed scheme has no gates to read
 
 
 @pytest.mark.parametrize("command", [["-m", "benchmarks.run"], ["benchmarks/run.py"]])

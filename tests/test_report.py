@@ -1,32 +1,14 @@
 """The report's tables and gates, on saved-pipeline files written by hand (the
 workflow end to end is tests/test_project.py), and the shared table writer."""
-import shutil
 from pathlib import Path
-from typing import List
 
 import pytest
 import srsly
 
-from conftest import CONFIGS
+from conftest import GATES, saved_pipeline
 from spacy_dtn.gate_scores import LABELS_DIFFER, NOT_SCORED, saved_gate_start, saved_gates
-from spacy_dtn.plan import GATE_SCORE_PREFIX
 from spacy_dtn.report import gate_trajectories, main, markdown, system_record
 from spacy_dtn.tables import markdown_table
-
-BILSTM_LAYERS = ["char_embed", "char_lstm", "word_embed", "word_lstm", "output"]
-GATES = {"char_embed": 0.875, "char_lstm": 0.75, "word_embed": 0.625, "word_lstm": 0.25}  # exact in JSON
-
-
-def saved_pipeline(folder: Path, config: str, labels: List[str], source_labels: List[str]) -> Path:
-    """The files the report reads from a pipeline trained with a shipped config. As
-    spaCy writes it, meta.json has a value for every gate score weight, gated or not."""
-    folder.mkdir(parents=True)
-    shutil.copy(CONFIGS / config, folder / "config.cfg")
-    (folder / "ner").mkdir()
-    srsly.write_json(folder / "ner" / "cfg", {"labels": labels, "source_labels": source_labels, "tag_scheme": "BILUO"})
-    performance = {"ents_f": 0.7, **{GATE_SCORE_PREFIX + layer: GATES.get(layer, 0.0) for layer in BILSTM_LAYERS}}
-    srsly.write_json(folder / "meta.json", {"performance": performance})
-    return folder
 
 
 def metrics(path: Path) -> Path:
