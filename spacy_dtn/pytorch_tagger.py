@@ -22,6 +22,8 @@ Constraints = Tuple[Tensor, Tensor, Tensor]
 # Per gated layer: the sum of its gate values over real characters or tokens,
 # and how many values that sum has (a tensor of two).
 GateSums = Dict[str, Tensor]
+# Names of the gates' parameters in a TransferTagger (its `gates` and `crf_gate`).
+GATE_PARAMETERS = ("gates.", "crf_gate")
 
 
 class BiLSTM(nn.Module):

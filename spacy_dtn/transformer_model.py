@@ -27,6 +27,7 @@ from .tagger_model import (
     TaggerOutput,
     TransferSpec,
     build_transfer_model,
+    check_gate_learn_rate_scale,
     transfer_spec,
 )
 
@@ -42,9 +43,10 @@ def build_transformer_transfer_tagger(
     dropout: float = 0.3,
     transformer_learn_rate_scale: float = 0.02,
     gate_bias: float = 0.0,
+    gate_learn_rate_scale: float = 1.0,
 ) -> Model[TaggerInput, TaggerOutput]:
     """Layers are "vector_proj", "word_lstm" and "output"; gates start at
-    sigmoid(gate_bias) shared. With `gated` empty it
+    sigmoid(gate_bias) shared and step at gate_learn_rate_scale times the learning rate. With `gated` empty it
     is a fixed sharing scheme; trained without a source (source_model and
     source_per_target unset) it is the single-task tagger, as source model
     and baseline. `tok2vec` is an inline transformer
@@ -73,7 +75,8 @@ def build_transformer_transfer_tagger(
             gate=transfer_spec(model).gate,
         )
 
-    spec = TransferSpec(make_plan(shared=shared, gated=gated, layers=VECTOR_LAYERS), gate, gate_bias)
+    spec = TransferSpec(make_plan(shared=shared, gated=gated, layers=VECTOR_LAYERS), gate, gate_bias,
+                        check_gate_learn_rate_scale(gate_learn_rate_scale))
     return build_transfer_model(features, make_module, spec)
 
 

@@ -4,11 +4,12 @@ from a source pipeline, serialization and multiprocessing."""
 import pytest
 import spacy
 import torch
-from thinc.api import Adam
+from thinc.api import Adam, fix_random_seed
 
 from conftest import CONFIGS, SMALL_SETTINGS, entities, examples, make_nlp, trained_target_nlp
 from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
+from spacy_dtn.pytorch_tagger import GATE_PARAMETERS
 from spacy_dtn.tagger_model import get_torch_module, initialize_for_loading
 
 
@@ -153,6 +154,38 @@ def test_gates_start_at_the_configured_bias(corpus_dir, gate):
     gates = nlp.get_pipe("ner").gate_values(eg.predicted for eg in target)
     expected = float(torch.sigmoid(torch.tensor(2.0)))
     assert all(abs(gates[layer] - expected) < 1e-6 for layer in SHARABLE_LAYERS[:4])
+
+
+@pytest.mark.parametrize("gate", ["dynamic", "scalar"])
+def test_gates_step_at_their_own_learning_rate(corpus_dir, gate):
+    """One Adam step with gate_learn_rate_scale = 10 moves every gate parameter
+    10x as far as with 1 (Adam's first step is the learning rate times the
+    gradient's sign), and every other weight exactly as far."""
+    steps = {}
+    for scale in (1.0, 10.0):
+        fix_random_seed(0)
+        nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": list(SHARABLE_LAYERS[:4]),
+                        "gate": gate, "gate_learn_rate_scale": scale})
+        both = examples(nlp, corpus_dir / "target.spacy", TARGET) + examples(nlp, corpus_dir / "source.spacy", SOURCE)
+        nlp.initialize(lambda: both)
+        module = get_torch_module(nlp.get_pipe("ner").model)
+        before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
+        fix_random_seed(1)
+        nlp.update(both, sgd=Adam(0.001))
+        steps[scale] = {name: tensor - before[name] for name, tensor in module.state_dict().items()}
+    gates = [name for name in steps[1.0] if name.startswith(GATE_PARAMETERS)]
+    assert len(gates) >= 4 and any(steps[1.0][name].abs().max() > 0 for name in gates)
+    for name, step in steps[1.0].items():
+        if name in gates:
+            torch.testing.assert_close(steps[10.0][name], 10 * step, rtol=1e-4, atol=1e-7)
+        else:
+            assert torch.equal(steps[10.0][name], step), name
+
+
+def test_gate_learn_rate_scale_must_be_positive():
+    with pytest.raises(ValueError, match="gate_learn_rate_scale = 0.0 in the architecture"):
+        make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["word_lstm"],
+                  "gate_learn_rate_scale": 0.0})
 
 
 def test_factory_default_is_the_tuned_dtn_config():
