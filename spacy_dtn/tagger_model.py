@@ -125,7 +125,8 @@ def build_bilstm_transfer_tagger(
     gate_learn_rate_scale times the learning rate; the rest are private.
     Trained without a source every layer is the target's own (the baseline
     and the source model)."""
-    spec = TransferSpec(make_plan(shared=shared, gated=gated), gate, gate_bias, check_gate_learn_rate_scale(gate_learn_rate_scale))
+    spec = TransferSpec(make_plan(shared=shared, gated=gated), gate, gate_bias,
+                        check_gate_learn_rate_scale(gate_learn_rate_scale))
     return build_transfer_model(None, _make_char_word_tagger, spec, attrs={"settings": settings})
 
 
@@ -190,6 +191,7 @@ def build_transfer_model(
 
 
 def check_gate_learn_rate_scale(scale: float) -> float:
+    """The architecture's gate_learn_rate_scale, if it is a usable multiple."""
     if scale <= 0:
         raise ValueError(
             f"gate_learn_rate_scale = {scale} in the architecture: use a positive multiple of the "
