@@ -328,7 +328,9 @@ def _vector_table(model: Model) -> Optional[torch.Tensor]:
             "or set [initialize] vectors = null."
         )
     rows = torch.from_numpy(model.ops.to_numpy(vectors.data)).float()
-    return torch.cat([torch.zeros(1, rows.shape[1]), rows])
+    # On the CPU even while the module is built with shapes only: a frozen
+    # table is not among the saved weights that fill the module.
+    return torch.cat([torch.zeros(1, rows.shape[1], device=rows.device), rows])
 
 
 def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput, Callable]:
