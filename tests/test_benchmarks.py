@@ -45,7 +45,7 @@ def test_summary_averages_over_seeds_and_types():
 
 def test_targets_table_compares_dtn_with_each_system_and_the_dev_best_scheme():
     row = [line for line in targets_table(summarize(RECORDS)) if line.startswith(f"| {PAIR}")]
-    assert row == [f"| {PAIR} | 10% | 2 | 71.00 | +5.00 | +2.00 | +0.50 (char_embed) |"]
+    assert row == [f"| {PAIR} | 10% | 2 | 71.00 | +5.00 | +2.00 | +0.50 (char_embed, of 2 run) |"]
 
 
 def test_write_results_writes_tables_and_plots(tmp_path):
