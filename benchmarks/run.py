@@ -6,6 +6,7 @@ improving) and dev-set model selection.
     python -m benchmarks.run              # both pairs, 5/10/25/100%, 3 seeds, schemes at 10%
     python -m benchmarks.run --quick --systems dtn_trf   # the transformer DTN row (.[transformers])
     python -m benchmarks.run --quick --schemes --seeds 0 1 2   # the 10% setting over 3 seeds
+    python -m benchmarks.run --fractions 0.1 --seeds 1 --no-schemes   # both pairs' 10% systems, seed 1
 
 Every finished run is a record in benchmarks/results/quality.json and is
 skipped when the command is run again, so a long run can be resumed.
@@ -142,10 +143,16 @@ def run_gates(run: Run) -> Dict[str, float]:
     return saved_gates(run.output / "model-best")[0] if run.key["system"] in GATED_SYSTEMS else {}
 
 
+def scheme_fractions(schemes: Optional[bool], quick: bool) -> List[float]:
+    """The fractions at which every fixed scheme is trained: the grid's by default, none with --quick."""
+    return [SCHEME_FRACTION] if (not quick if schemes is None else schemes) else []
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one pair, 10%% only, seed 0 (or --seeds), no schemes")
-    parser.add_argument("--schemes", action="store_true", help="with --quick: also every fixed scheme")
+    parser.add_argument("--schemes", action=argparse.BooleanOptionalAction, default=None,
+                        help="train every fixed scheme at 10%% too (default: yes for the grid, no with --quick)")
     parser.add_argument("--speed", action="store_true", help="also measure speed, memory and size")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS + OPTIONAL_SYSTEMS, default=SYSTEMS,
                         help="systems to train (default: all but the transformer DTN)")
@@ -154,10 +161,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="without --quick: the fractions")
     args = parser.parse_args(argv)
     pair, fraction, seed = QUICK
+    schemes_at = scheme_fractions(args.schemes, args.quick)
     if args.quick:
-        quality([pair], [fraction], args.seeds or [seed], args.systems, [fraction] if args.schemes else [])
+        quality([pair], [fraction], args.seeds or [seed], args.systems, schemes_at)
     else:
-        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, [SCHEME_FRACTION])
+        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, schemes_at)
     if args.speed:
         measure_speed(RESULTS / "quality.json", RESULTS / "speed.json")
     write_results(RESULTS, BENCH / "RESULTS.md")

@@ -8,7 +8,7 @@ import pytest
 import srsly
 
 from benchmarks.grid import BUDGET, ROOT
-from benchmarks.run import quality_scores, run_gates, setting_run
+from benchmarks.run import quality_scores, run_gates, scheme_fractions, setting_run
 from conftest import GATES, saved_pipeline
 from benchmarks.write_results import summarize, targets_table, write_results
 from spacy_dtn.runs import logged_steps
@@ -92,6 +92,11 @@ def test_a_dtn_record_holds_its_dev_gates(tmp_path):
         saved_pipeline(run.output / "model-best", "dtn.cfg", ["Gene"], ["GENE"])
     assert run_gates(runs[0]) == GATES
     assert run_gates(runs[1]) == {}  # a fixed scheme has no gates to read
+
+
+@pytest.mark.parametrize("schemes,quick,expected", [(None, False, [0.1]), (None, True, []), (False, False, []), (True, True, [0.1])])
+def test_schemes_are_trained_in_the_grid_unless_asked_not_to(schemes, quick, expected):
+    assert scheme_fractions(schemes, quick) == expected
 
 
 @pytest.mark.parametrize("command", [["-m", "benchmarks.run"], ["benchmarks/run.py"]])
