@@ -111,7 +111,7 @@ def quality_tables(rows: List[Dict]) -> List[str]:
     for (pair, fraction), setting in by_setting(rows).items():
         group = sorted(setting, key=lambda r: -r["test_f1"])
         table = [[r["system"], r["seeds"], mean_std(r), f"{100 * r['dev_f1']:.2f}", steps(r["steps"]),
-                  steps(r["best_step"]), f"{r['train_seconds']:.0f}", ", ".join(map(str, r["threads"]))] for r in group]
+                  steps(r["best_step"]), f"{r['train_seconds']:,.0f}", ", ".join(map(str, r["threads"]))] for r in group]
         headers = ["system", "seeds", "test F1 (mean ± std)", "dev F1", "steps", "best step", "train s", "threads"]
         lines += ["", f"### {pair}, target {fraction:.0%}", ""] + markdown_table(headers, table)
     return lines
