@@ -58,7 +58,7 @@ gated = ["char_embed", "char_lstm", "word_embed", "word_lstm"]
 gate = "dynamic"
 shared = []
 gate_bias = 2.0
-gate_learn_rate_scale = 1.0
+gate_learn_rate_scale = 10.0
 
 [model.settings]
 @misc = "spacy_dtn.TaggerSettings.v1"
