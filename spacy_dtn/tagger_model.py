@@ -9,6 +9,7 @@ starts with an empty module and `init` builds the real one from the TagSet
 given by `set_tags`. The component never touches tensors: it passes the
 model's output back to the functions here.
 """
+import math
 import os
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -192,9 +193,9 @@ def build_transfer_model(
 
 def check_gate_learn_rate_scale(scale: float) -> float:
     """The architecture's gate_learn_rate_scale, if it is a usable multiple."""
-    if scale <= 0:
+    if not math.isfinite(scale) or scale <= 0:
         raise ValueError(
-            f"gate_learn_rate_scale = {scale} in the architecture: use a positive multiple of the "
+            f"gate_learn_rate_scale = {scale} in the architecture: use a positive, finite multiple of the "
             "learning rate (1 = the gates step as every other weight)."
         )
     return scale
@@ -595,7 +596,9 @@ def step_optimizer(model: Model, optimizer: Optimizer) -> None:
     target-private copies. Adam moves a weight by about the learning rate a
     step whatever its gradient, so a gate's logit travels at most ~0.6 in
     the 200 steps before a small target's dev F1 peaks: a larger rate for the
-    gates alone lets them get where the data pulls them in that time."""
+    gates alone lets them get where the data pulls them in that time. Thinc
+    scales weight decay with the rate, so with L2 > 0 the gates would also be
+    pulled towards an even mix that much faster (the shipped configs: L2 = 0)."""
     scales = {
         node.id: marked.attrs[LEARN_RATE_SCALE]
         for marked in model.walk()

@@ -10,7 +10,7 @@ from conftest import CONFIGS, SMALL_SETTINGS, entities, examples, make_nlp, trai
 from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.pytorch_tagger import GATE_PARAMETERS
-from spacy_dtn.tagger_model import get_torch_module, initialize_for_loading
+from spacy_dtn.tagger_model import check_gate_learn_rate_scale, get_torch_module, initialize_for_loading
 
 
 def snapshot(module, copy):
@@ -89,10 +89,24 @@ def test_save_load_predicts_identically(corpus_dir, tmp_path):
     assert entities(from_bytes.pipe(texts)) == expected
 
 
-def test_loading_fills_a_tagger_built_without_weights(corpus_dir):
+def trained_gated_nlp(corpus_dir):
+    """Both tasks, every lower layer gated: the state a DTN pipeline saves."""
+    fix_random_seed(0)
+    nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": list(SHARABLE_LAYERS[:4])})
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    both = target + examples(nlp, corpus_dir / "source.spacy", SOURCE)
+    nlp.initialize(lambda: both)
+    optimizer = nlp.create_optimizer()
+    for _ in range(3):
+        nlp.update(both, sgd=optimizer)
+    return nlp, [eg.reference.text for eg in target]
+
+
+@pytest.mark.parametrize("trained", [trained_target_nlp, trained_gated_nlp], ids=["target-only", "gated"])
+def test_loading_fills_a_tagger_built_without_weights(corpus_dir, trained):
     """Loading builds the torch module with shapes only and the saved tensors
     become its weights: no random copy is made, and nothing is left unfilled."""
-    nlp, texts = trained_target_nlp(corpus_dir)
+    nlp, texts = trained(corpus_dir)
     expected = entities(nlp.pipe(texts))
     ner = nlp.get_pipe("ner")
     data, saved = ner.to_bytes(), get_torch_module(ner.model).state_dict()
@@ -101,6 +115,7 @@ def test_loading_fills_a_tagger_built_without_weights(corpus_dir):
     ner.from_bytes(data)
     module = get_torch_module(ner.model)
     assert not any(tensor.is_meta for tensor in [*module.parameters(), *module.buffers()])
+    assert module.state_dict().keys() == saved.keys()
     assert all(torch.equal(module.state_dict()[name], tensor) for name, tensor in saved.items())
     assert entities(nlp.pipe(texts)) == expected
 
@@ -156,17 +171,22 @@ def test_gates_start_at_the_configured_bias(corpus_dir, gate):
     assert all(abs(gates[layer] - expected) < 1e-6 for layer in SHARABLE_LAYERS[:4])
 
 
-@pytest.mark.parametrize("gate", ["dynamic", "scalar"])
-def test_gates_step_at_their_own_learning_rate(corpus_dir, gate):
+@pytest.mark.parametrize("gate,gated,source_corpus", [
+    ("dynamic", SHARABLE_LAYERS[:4], "source.spacy"),
+    ("scalar", SHARABLE_LAYERS[:4], "source.spacy"),
+    # Same labels in both tasks, so the output layer (its CRF gate) is gated too.
+    ("dynamic", SHARABLE_LAYERS, "target.spacy"),
+])
+def test_gates_step_at_their_own_learning_rate(corpus_dir, gate, gated, source_corpus):
     """One Adam step with gate_learn_rate_scale = 10 moves every gate parameter
     10x as far as with 1 (Adam's first step is the learning rate times the
     gradient's sign), and every other weight exactly as far."""
     steps = {}
     for scale in (1.0, 10.0):
         fix_random_seed(0)
-        nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": list(SHARABLE_LAYERS[:4]),
+        nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": list(gated),
                         "gate": gate, "gate_learn_rate_scale": scale})
-        both = examples(nlp, corpus_dir / "target.spacy", TARGET) + examples(nlp, corpus_dir / "source.spacy", SOURCE)
+        both = examples(nlp, corpus_dir / "target.spacy", TARGET) + examples(nlp, corpus_dir / source_corpus, SOURCE)
         nlp.initialize(lambda: both)
         module = get_torch_module(nlp.get_pipe("ner").model)
         before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
@@ -174,10 +194,12 @@ def test_gates_step_at_their_own_learning_rate(corpus_dir, gate):
         nlp.update(both, sgd=Adam(0.001))
         steps[scale] = {name: tensor - before[name] for name, tensor in module.state_dict().items()}
     gates = [name for name in steps[1.0] if name.startswith(GATE_PARAMETERS)]
-    assert len(gates) >= 4 and any(steps[1.0][name].abs().max() > 0 for name in gates)
+    assert {name.split(".")[1] for name in gates if name.startswith("gates.")} >= set(SHARABLE_LAYERS[:4])
+    assert ("output" in gated) == any(name.startswith("crf_gate") for name in gates)
+    assert any(steps[1.0][name].abs().max() > 0 for name in gates)
     for name, step in steps[1.0].items():
         if name in gates:
-            torch.testing.assert_close(steps[10.0][name], 10 * step, rtol=1e-4, atol=1e-7)
+            torch.testing.assert_close(steps[10.0][name], 10 * step, rtol=1e-3, atol=1e-6)
         else:
             assert torch.equal(steps[10.0][name], step), name
 
@@ -186,6 +208,12 @@ def test_gate_learn_rate_scale_must_be_positive():
     with pytest.raises(ValueError, match="gate_learn_rate_scale = 0.0 in the architecture"):
         make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["word_lstm"],
                   "gate_learn_rate_scale": 0.0})
+
+
+@pytest.mark.parametrize("scale", [-1.0, float("nan"), float("inf")])
+def test_gate_learn_rate_scale_must_be_finite(scale):
+    with pytest.raises(ValueError, match=f"gate_learn_rate_scale = {scale} in the architecture"):
+        check_gate_learn_rate_scale(scale)
 
 
 def test_factory_default_is_the_tuned_dtn_config():
