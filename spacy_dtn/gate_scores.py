@@ -14,12 +14,14 @@ layer is shared (README, "What the gates say").
 Read from a saved pipeline's files (config.cfg, meta.json, the component's
 cfg), so the report neither builds nor loads a model.
 """
+import inspect
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import srsly
 from spacy import util
+from spacy.util import registry
 
 from .plan import GATE_SCORE_PREFIX
 from .saved_format import parse_saved_cfg
@@ -56,12 +58,22 @@ def saved_gates(model_dir: Path) -> Tuple[Dict[str, float], Dict[str, str]]:
 
 
 def saved_gate_start(model_dir: Path) -> Optional[float]:
-    """Where every gate of a saved pipeline started, sigmoid(gate_bias); None
-    where its architecture has no gate_bias (no DTN component)."""
-    config = util.load_config(model_dir / "config.cfg", interpolate=False)
+    """Where every gate of a saved pipeline started, sigmoid(gate_bias), with the
+    architecture's default where the config leaves it out; None where the
+    architecture has no gate_bias (no DTN component)."""
+    config = util.load_config(model_dir / "config.cfg", interpolate=True)
     name = dtn_component(config)
-    bias = None if name is None else config["components"][name]["model"].get("gate_bias")
+    if name is None:
+        return None
+    model = config["components"][name]["model"]
+    bias = model.get("gate_bias", architecture_default(model["@architectures"], "gate_bias"))
     return None if bias is None else 1 / (1 + math.exp(-float(bias)))
+
+
+def architecture_default(architecture: str, argument: str) -> Optional[Any]:
+    """The default of one argument of a registered architecture; None without one."""
+    parameter = inspect.signature(registry.architectures.get(architecture)).parameters.get(argument)
+    return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
 
 
 def dtn_component(config: Dict) -> Optional[str]:

@@ -67,6 +67,9 @@ def test_gate_start_is_read_from_the_architecture(tmp_path):
     config = (dtn / "config.cfg").read_text(encoding="utf8").replace("gate_bias = 2.0", "gate_bias = 0.0")
     (dtn / "config.cfg").write_text(config, encoding="utf8")
     assert saved_gate_start(dtn) == 0.5
+    # A config without gate_bias starts where the architecture's default does (2.0).
+    (dtn / "config.cfg").write_text(config.replace("gate_bias = 0.0\n", ""), encoding="utf8")
+    assert saved_gate_start(dtn) == pytest.approx(0.8808, abs=1e-4)
     baseline = saved_pipeline(tmp_path / "baseline", "baseline.cfg", ["Disease"], [])
     assert system_record("baseline", baseline, metrics(tmp_path / "b.json"))["gate_start"] is None
 
