@@ -30,7 +30,7 @@ if not __package__:  # run as a script: the package it belongs to must be import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spacy_dtn.gate_scores import saved_gates
-from spacy_dtn.runs import Run, Scores, folder_name, log, run_all, train_in_subprocess
+from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, run_all, train_in_subprocess
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
@@ -81,27 +81,35 @@ def source_model(kind: str, pair: str, paths: Dict[str, Path]) -> Path:
     return output
 
 
+def system_config(system: str) -> Path:
+    """The config a system trains with (its overrides come from system_run)."""
+    configs = {"spacy_ner_target": BENCH / "configs" / "spacy_ner.cfg",
+               "spacy_ner_transfer": BENCH / "configs" / "spacy_ner_transfer.cfg",
+               "baseline": CONFIGS / "baseline.cfg", "dtn_joint": CONFIGS / "dtn.cfg",
+               "dtn_sequential": CONFIGS / "dtn.cfg", "dtn_trf": CONFIGS / "dtn_trf.cfg"}
+    return configs.get(system, CONFIGS / "scheme.cfg")
+
+
 def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tuple[Path, Dict[str, object]]:
     """(config, overrides) of one target training under the shared budget rule."""
+    config = system_config(system)
     common = {"paths.train": paths["train"], "paths.dev": paths["dev"], "system.seed": seed, **BUDGET_OVERRIDES}
-    if system == "spacy_ner_target":
-        return BENCH / "configs" / "spacy_ner.cfg", common
+    if system in ("spacy_ner_target", "baseline"):
+        return config, common
     if system == "spacy_ner_transfer":
-        return BENCH / "configs" / "spacy_ner_transfer.cfg", {**common, "paths.source_model": source_model("spacy", pair, paths)}
-    if system == "baseline":
-        return CONFIGS / "baseline.cfg", common
+        return config, {**common, "paths.source_model": source_model("spacy", pair, paths)}
     if system == "dtn_joint":
-        return CONFIGS / "dtn.cfg", {**common, "paths.source_train": paths["source_train"],
-                                     "corpora.train.source_per_target": 1.0, "training.max_epochs": -1}
+        return config, {**common, "paths.source_train": paths["source_train"],
+                        "corpora.train.source_per_target": 1.0, "training.max_epochs": -1}
+    if system == "dtn_trf":
+        return config, {**common, "paths.source_model": source_model("trf", pair, paths)}
     sequential = {**common, "paths.source_model": source_model("dtn", pair, paths),
                   "initialize.components.ner.label_map": LABEL_MAPS.get(pair, {})}
     if system == "dtn_sequential":
-        return CONFIGS / "dtn.cfg", sequential
-    if system == "dtn_trf":
-        return CONFIGS / "dtn_trf.cfg", {**common, "paths.source_model": source_model("trf", pair, paths)}
+        return config, sequential
     shared = system.split(":", 1)[1]
     layers = [] if shared == "none" else shared.split("+")
-    return CONFIGS / "scheme.cfg", {**sequential, "components.ner.model.shared": layers}
+    return config, {**sequential, "components.ner.model.shared": layers}
 
 
 def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems: List[str], schemes_at: List[float]) -> None:
@@ -119,7 +127,8 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
 
 def setting_run(pair: str, fraction: float, seed: int, system: str, paths: Dict[str, Path]) -> Run:
     return Run(
-        {"pair": pair, "fraction": fraction, "system": system, "seed": seed, "budget": BUDGET},
+        {"pair": pair, "fraction": fraction, "system": system, "seed": seed, "budget": BUDGET,
+         "config": config_digest(system_config(system))},
         f"{pair} {fraction:.0%} seed {seed} {system}",
         WORK / "target" / BUDGET / pair_folder(pair) / f"{fraction}_{seed}" / folder_name(system),
         lambda: system_run(system, pair, paths, seed),

@@ -178,10 +178,17 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
     return written
 
 
+def latest(records: List[Dict]) -> List[Dict]:
+    """One record per run: where a run was done again after its config changed
+    (a new `config` digest in its key), the later record, which the file appends."""
+    runs = {(r["pair"], r["fraction"], r["system"], r["seed"], r.get("budget")): r for r in records}
+    return list(runs.values())
+
+
 def write_results(results: Path, markdown: Path) -> None:
     """RESULTS.md: the records of the current budget rule in full (grid.BUDGET),
     then, apart, the overview of an earlier rule's records (600 steps each)."""
-    records = srsly.read_json(results / "quality.json")
+    records = latest(srsly.read_json(results / "quality.json"))
     rows = summarize(r for r in records if r.get("budget") == BUDGET)
     earlier = summarize(r for r in records if r.get("budget") != BUDGET)
     speed_path = results / "speed.json"

@@ -10,6 +10,7 @@ series resumes where it stopped (a run whose key is in the file is skipped)
 and runners started in parallel on one file keep each other's records.
 """
 import fcntl
+import hashlib
 import json
 import re
 import subprocess
@@ -106,6 +107,13 @@ def evaluate(model: Path, corpus: Path) -> Scores:
     examples = [Example(nlp.make_doc(d.text), d) for d in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
     scores = nlp.evaluate(examples)
     return {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"], "per_type": scores["ents_per_type"]}
+
+
+def config_digest(config: Path) -> str:
+    """A short digest of a config's settings (not its comments or layout): records
+    carry it in their key, so a run is done again when its config has changed."""
+    settings = json.dumps(spacy.util.load_config(config, interpolate=False), sort_keys=True)
+    return hashlib.sha1(settings.encode("utf8")).hexdigest()[:10]
 
 
 def read_records(path: Path) -> List[Record]:

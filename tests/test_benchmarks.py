@@ -7,11 +7,11 @@ import sys
 import pytest
 import srsly
 
-from benchmarks.grid import BUDGET, ROOT
+from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, scheme_fractions, setting_run
 from conftest import GATES, saved_pipeline
-from benchmarks.write_results import summarize, targets_table, write_results
-from spacy_dtn.runs import logged_steps
+from benchmarks.write_results import latest, summarize, targets_table, write_results
+from spacy_dtn.runs import config_digest, logged_steps
 
 PAIR = "BC2GM->BioNLP13PC"
 
@@ -92,6 +92,21 @@ def test_a_dtn_record_holds_its_dev_gates(tmp_path):
         saved_pipeline(run.output / "model-best", "dtn.cfg", ["Gene"], ["GENE"])
     assert run_gates(runs[0]) == GATES
     assert run_gates(runs[1]) == {}  # a fixed scheme has no gates to read
+
+
+def test_a_run_redone_under_a_changed_config_replaces_its_record():
+    old, new = {**RECORDS[0], "config": "old"}, {**RECORDS[0], "config": "new", "test_f1": 0.9}
+    kept = latest([old, RECORDS[1], new])
+    assert kept == [new, RECORDS[1]]
+
+
+def test_a_changed_setting_changes_the_config_digest_and_a_comment_does_not(tmp_path):
+    config = (CONFIGS / "dtn.cfg").read_text(encoding="utf8")
+    for name, text in [("same", config), ("comment", "# a note\n" + config),
+                       ("rate", config.replace("gate_learn_rate_scale = 10.0", "gate_learn_rate_scale = 1.0"))]:
+        (tmp_path / f"{name}.cfg").write_text(text, encoding="utf8")
+    digest = {name: config_digest(tmp_path / f"{name}.cfg") for name in ("same", "comment", "rate")}
+    assert digest["same"] == digest["comment"] == config_digest(CONFIGS / "dtn.cfg") != digest["rate"]
 
 
 @pytest.mark.parametrize("schemes,quick,expected", [(None, False, [0.1]), (None, True, []), (False, False, []), (True, True, [0.1])])
