@@ -31,10 +31,12 @@ def pipe_entities(model, texts):
 
 
 def assert_same_entities(rows, expected):
-    """Same spans, labels and texts; confidences equal up to float noise (Spark batches differently)."""
+    """Same spans, labels and texts; confidences equal up to float32 noise: Spark batches
+    other notes together, padding changes the BLAS call sizes, and a confidence summed over
+    a long note's spans has been seen 1.5e-5 off (the same bound as tests/test_annotate.py)."""
     got = [[(e["start"], e["end"], e["label"], e["text"]) for e in row] for row in rows]
     assert got == [[x[:4] for x in row] for row in expected]
-    assert [[e["confidence"] for e in row] for row in rows] == [pytest.approx([x[4] for x in row], abs=1e-5) for row in expected]
+    assert [[e["confidence"] for e in row] for row in rows] == [pytest.approx([x[4] for x in row], abs=1e-4) for row in expected]
 
 
 def test_annotate_dataframe_matches_nlp_pipe(spark, model):
