@@ -7,11 +7,11 @@ layer private, so weights move between the variants by parameter name.
 Two encoders share that machinery: characters and hashed words
 (`CharWordTagger`), or token vectors from a transformer (`TokenVectorTagger`).
 """
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .plan import GATED, SHARED, TARGET, LayerPlan, copies_read, layer_copies
 from .pytorch_crf import TRAIN_PENALTY, CRFScores, TagConstraints
@@ -26,20 +26,25 @@ GateSums = Dict[str, Tensor]
 GATE_PARAMETERS = ("gates.", "crf_gate")
 
 
+def pack(X: Tensor, lengths: Tensor) -> PackedSequence:
+    """The real positions of a padded batch (B, T, W), so padding costs nothing."""
+    return pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
+
+
 class BiLSTM(nn.Module):
-    """Bidirectional LSTM over padded batches, packed so padding costs nothing."""
+    """Bidirectional LSTM over a packed batch: packed states, or with
+    `final_states` one summary per sequence."""
 
     def __init__(self, width_in: int, hidden: int) -> None:
         super().__init__()
         self.lstm = nn.LSTM(width_in, hidden, batch_first=True, bidirectional=True)
 
-    def forward(self, X: Tensor, lengths: Tensor, final_states: bool = False) -> Tensor:
-        packed = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, (h_n, _) = self.lstm(packed)
+    def forward(self, X: PackedSequence, final_states: bool = False) -> Union[PackedSequence, Tensor]:
+        output, (h_n, _) = self.lstm(X)
         if final_states:
             # Last forward state and first backward state: the word's summary.
             return torch.cat([h_n[0], h_n[1]], dim=-1)
-        return pad_packed_sequence(output, batch_first=True, total_length=X.shape[1])[0]
+        return output
 
 
 class HashEmbedding(nn.Module):
@@ -143,8 +148,19 @@ class TransferTagger(nn.Module):
         if not self.training and all(type(copy) is nn.Embedding for copy in copies):
             return self._run_folded(layer, copies, gates, *args)
         shared, private = (copy(*args, **kwargs) for copy in copies)
+        if isinstance(shared, PackedSequence):
+            # Both copies read one packing: mix the real positions only.
+            mixed, gates[layer] = self.gates[layer](shared.data, private.data)
+            return PackedSequence(mixed, shared.batch_sizes, shared.sorted_indices, shared.unsorted_indices)
         mixed, gates[layer] = self.gates[layer](shared, private)
         return mixed
+
+    def _run_sequence(self, layer: str, task: str, gates: Dict[str, Tensor], X: Tensor, lengths: Tensor) -> Tensor:
+        """A BiLSTM layer over padded X (B, T, W): its copies and gate see the
+        real positions alone (a third of a batch of notes can be padding), and
+        the mixed states are padded once."""
+        states = self._run(layer, task, gates, pack(X, lengths))
+        return pad_packed_sequence(states, batch_first=True, total_length=X.shape[1])[0]
 
     def _run_folded(self, layer: str, copies: Tuple[nn.Module, ...], gates: Dict[str, Tensor], ids: Tensor) -> Tensor:
         """A gated embedding in prediction: its output and gate depend on the row
@@ -262,7 +278,7 @@ class CharWordTagger(TransferTagger):
         def summaries(forms: Optional[Tensor] = None) -> Tensor:
             rows, row_lengths = (chars, char_lengths) if forms is None else (chars[forms], char_lengths[forms])
             char_vectors = self._run("char_embed", task, gates, rows)
-            return self._run("char_lstm", task, gates, char_vectors, row_lengths, final_states=True)
+            return self._run("char_lstm", task, gates, pack(char_vectors, row_lengths), final_states=True)
 
         if self.training:
             self.form_cache = None  # the weights change: a stream's summaries go stale
@@ -273,7 +289,7 @@ class CharWordTagger(TransferTagger):
         else:  # the same rows, embedded and gated once per distinct NORM
             words = self._run_distinct("word_embed", task, gates, distinct_word_ids, token_word)
         X = self.dropout(torch.cat([words, word_chars[token_unique]], dim=-1))
-        return self.dropout(self._run("word_lstm", task, gates, X, lengths))
+        return self.dropout(self._run_sequence("word_lstm", task, gates, X, lengths))
 
 
 class TokenVectorTagger(TransferTagger):
@@ -305,15 +321,16 @@ class TokenVectorTagger(TransferTagger):
 
     def encode(self, task: str, gates: Dict[str, Tensor], *, vectors: Tensor, lengths: Tensor) -> Tensor:
         X = self.dropout(self._run("vector_proj", task, gates, self.dropout(vectors)))
-        return self.dropout(self._run("word_lstm", task, gates, X, lengths))
+        return self.dropout(self._run_sequence("word_lstm", task, gates, X, lengths))
 
 
 def gate_sums(gates: Mapping[str, Tensor], char_mask: Optional[Tensor], token_mask: Tensor) -> GateSums:
     """Sum and count of gate values per layer over real characters/tokens only."""
     out = {}
     for layer, values in gates.items():
-        # char_lstm gates one summary per unique word form: all are real.
-        if layer == "char_lstm":
+        # Rows (N, W) are all real: char_lstm's one summary per word form, a
+        # BiLSTM's packed positions. Padded batches (B, T, W) are masked.
+        if values.dim() == 2:
             total, count = values.sum(), values.numel()
         else:
             mask = char_mask if layer == "char_embed" else token_mask

@@ -114,7 +114,7 @@ def count_char_summaries(module, monkeypatch) -> List[int]:
 
     def counted(self, layer, task, gates, *args, **kwargs):
         if layer == "char_lstm":
-            counts.append(len(args[0]))
+            counts.append(int(args[0].batch_sizes[0]))  # packed forms: the first step holds every one
         return run(self, layer, task, gates, *args, **kwargs)
 
     monkeypatch.setattr(type(module), "_run", counted)
@@ -146,6 +146,25 @@ def test_gates_are_read_without_the_cache_of_an_unfinished_stream(dtn):
     scores = nlp.evaluate([Example(nlp.make_doc(text), doc) for text, doc in zip(texts, predicted)])
     assert scores["gate_word_lstm"] == pytest.approx(expected["word_lstm"])
     stream.close()
+
+
+def test_gated_bilstm_mixes_real_positions_as_each_sequence_alone_would(dtn):
+    """Both copies of a gated BiLSTM and its gate run on one packing; the mix
+    at every real position is what each sequence gives alone, padding is zero,
+    and the gate read-out counts real positions only."""
+    module = get_torch_module(dtn[0].get_pipe("ner").model)
+    torch.manual_seed(0)
+    lengths = torch.tensor([5, 2, 3])
+    X = torch.randn(3, 6, module.layers["word_lstm"][TARGET].lstm.input_size)
+    gates: Dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        mixed = module._run_sequence("word_lstm", TARGET, gates, X, lengths)
+        for b, length in enumerate(lengths.tolist()):
+            shared, private = (copy.lstm(X[b : b + 1, :length])[0][0] for copy in module.copies("word_lstm", TARGET))
+            expected, _ = module.gates["word_lstm"](shared, private)
+            torch.testing.assert_close(mixed[b, :length], expected)
+            assert not mixed[b, length:].any()
+    assert gates["word_lstm"].shape == (int(lengths.sum()), mixed.shape[-1])
 
 
 def test_training_drops_the_form_cache(dtn):
