@@ -140,11 +140,17 @@ def speed_table(speed: List[Dict]) -> List[str]:
         ("test F1", "test_f1", ".4f"),
     ]
     table = [[r["system"]] + [cell(r, key, spec) for _, key, spec in columns] for r in speed]
-    run = speed[0].get("run", {})
     lines = ["", "## Speed and size", ""] + markdown_table(["system"] + [name for name, _, _ in columns], table)
-    if run:
-        lines += ["", f"`{run['command']}` (OMP_NUM_THREADS={run['omp_num_threads']}, CPUs {run['cpu_affinity']}, "
-                  f"median of {run['rounds']} rounds, load average {run['load_average_start']} at the start)."]
+    # Rows may come from several runs (a system remeasured after a change): ratios are within a run.
+    runs: Dict[str, List[Dict]] = {}
+    for r in speed:
+        if r.get("run"):
+            runs.setdefault(r["run"]["started"], []).append(r)
+    for started, records in runs.items():
+        run = records[0]["run"]
+        systems = ", ".join(r["system"] for r in records)
+        lines += ["", f"{systems}: `{run['command']}` (started {started}, OMP_NUM_THREADS={run['omp_num_threads']}, "
+                  f"CPUs {run['cpu_affinity']}, median of {run['rounds']} rounds, load average {run['load_average_start']} at the start)."]
     return lines
 
 

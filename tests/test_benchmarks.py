@@ -10,7 +10,7 @@ import srsly
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, scheme_fractions, setting_run
 from conftest import GATES, saved_pipeline
-from benchmarks.write_results import latest, summarize, targets_table, write_results
+from benchmarks.write_results import latest, speed_table, summarize, targets_table, write_results
 from spacy_dtn.runs import config_digest, logged_steps
 
 PAIR = "BC2GM->BioNLP13PC"
@@ -69,6 +69,24 @@ def test_records_of_an_earlier_budget_rule_are_kept_apart(tmp_path):
     current, earlier = (tmp_path / "RESULTS.md").read_text(encoding="utf8").split("## Earlier rule")
     assert "| 10% | 71.00 ± 1.41 |" in current and "10.00" not in current
     assert "| 10% | 10.00 ± 0.00 |" in earlier
+
+
+def test_speed_rows_of_two_runs_name_each_run_and_its_systems():
+    """A system remeasured after a change keeps the others' rows: the footer
+    says which command measured which rows, since ratios hold within a run."""
+    def run(command: str, started: str) -> dict:
+        return {"command": command, "started": started, "omp_num_threads": "1", "cpu_affinity": [1],
+                "rounds": 3, "load_average_start": [0.1, 0.1, 0.1]}
+
+    speed = [
+        {"system": "dtn", "infer_words_per_s": 2.0, "run": run("new speed", "2026-11-26 08:00:00")},
+        {"system": "spacy_ner_target", "infer_words_per_s": 1.0, "run": run("new speed", "2026-11-26 08:00:00")},
+        {"system": "dtn_trf", "infer_words_per_s": 0.1, "run": run("old speed", "2026-11-25 20:00:00")},
+    ]
+    footer = [line for line in speed_table(speed) if line.startswith(("dtn", "spacy"))]
+    assert len(footer) == 2
+    assert footer[0].startswith("dtn, spacy_ner_target: `new speed`")
+    assert footer[1].startswith("dtn_trf: `old speed`")
 
 
 def test_a_run_record_is_what_the_writer_reads(tmp_path):
