@@ -157,8 +157,8 @@ class TransferTagger(nn.Module):
 
     def _run_sequence(self, layer: str, task: str, gates: Dict[str, Tensor], X: Tensor, lengths: Tensor) -> Tensor:
         """A BiLSTM layer over padded X (B, T, W): its copies and gate see the
-        real positions alone (a third of a batch of notes can be padding), and
-        the mixed states are padded once."""
+        real positions alone (in batches of 256 NCBI-disease test sentences two
+        thirds of the positions are padding), and the mixed states are padded once."""
         states = self._run(layer, task, gates, pack(X, lengths))
         return pad_packed_sequence(states, batch_first=True, total_length=X.shape[1])[0]
 

@@ -15,6 +15,7 @@ from thinc.api import Adam, NumpyOps
 from benchmarks.speed import summary
 from spacy_dtn.plan import SOURCE, TARGET
 from spacy_dtn.pytorch_serving import FormCache
+from spacy_dtn.pytorch_tagger import gate_sums
 from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module, prediction_cache
 from conftest import entities, examples, make_nlp
 
@@ -165,6 +166,10 @@ def test_gated_bilstm_mixes_real_positions_as_each_sequence_alone_would(dtn):
             torch.testing.assert_close(mixed[b, :length], expected)
             assert not mixed[b, length:].any()
     assert gates["word_lstm"].shape == (int(lengths.sum()), mixed.shape[-1])
+    mask = torch.arange(X.shape[1]) < lengths.unsqueeze(1)
+    total, count = gate_sums(gates, None, mask)["word_lstm"]
+    assert count == int(lengths.sum()) * mixed.shape[-1]
+    assert total == pytest.approx(float(gates["word_lstm"].sum()))
 
 
 def test_training_drops_the_form_cache(dtn):
