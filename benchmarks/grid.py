@@ -18,6 +18,8 @@ grid's source cost for variance no user meets."""
 from pathlib import Path
 from typing import Dict, Tuple
 
+from spacy_dtn.runs import config_digest
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 RESULTS = BENCH / "results"
@@ -30,6 +32,8 @@ PAIRS = {
 }
 # Source labels that name a target label differently ([initialize.components.ner] label_map).
 LABEL_MAPS = {"BC2GM->BioNLP13PC": {"GENE": "Gene_or_gene_product"}}
+# The config each kind of source pipeline trains with.
+SOURCE_CONFIGS = {"dtn": CONFIGS / "source.cfg", "trf": CONFIGS / "source_trf.cfg", "spacy": BENCH / "configs" / "spacy_ner.cfg"}
 FRACTIONS = [0.05, 0.1, 0.25, 1.0]
 SEEDS = [0, 1, 2]
 SCHEME_FRACTION = 0.1  # the target fraction at which every fixed scheme is trained
@@ -59,5 +63,9 @@ def corpus_paths(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
 
 
 def source_model_path(kind: str, pair: str) -> Path:
-    """The source pipeline of a kind ("dtn", "trf", "spacy"), shared by every fraction and seed of a pair."""
-    return WORK / "source" / BUDGET / f"{kind}_{pair_folder(pair)}_{SOURCE_SEED}" / "model-best"
+    """The source pipeline of a kind ("dtn", "trf", "spacy"), shared by every
+    fraction and seed of a pair. Its folder names its config's digest: once
+    the source config changes, a new source is trained rather than an old one
+    reused that the targets' configs may no longer fit."""
+    digest = config_digest(SOURCE_CONFIGS[kind])
+    return WORK / "source" / BUDGET / f"{kind}_{pair_folder(pair)}_{SOURCE_SEED}_{digest}" / "model-best"

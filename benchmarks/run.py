@@ -34,7 +34,7 @@ from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, run_all
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
-                   SEEDS, SOURCE_DEV_COUNT, SOURCE_SEED, WORK, corpus_paths, pair_folder, source_model_path)
+                   SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, WORK, corpus_paths, pair_folder, source_model_path)
 from benchmarks.speed import measure_speed
 from benchmarks.write_results import write_results
 
@@ -42,7 +42,6 @@ SYSTEMS = ["spacy_ner_target", "spacy_ner_transfer", "baseline", "dtn_sequential
 # Only on request (--systems): needs pip install -e ".[transformers]" and is ~10x slower on CPU.
 OPTIONAL_SYSTEMS = ["dtn_trf"]
 GATED_SYSTEMS = ("dtn_sequential", "dtn_joint", "dtn_trf")
-SOURCE_CONFIGS = {"dtn": CONFIGS / "source.cfg", "trf": CONFIGS / "source_trf.cfg", "spacy": BENCH / "configs" / "spacy_ner.cfg"}
 
 
 def threads() -> int:

@@ -7,6 +7,7 @@ import sys
 import pytest
 import srsly
 
+from benchmarks import grid
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, scheme_fractions, setting_run
 from conftest import GATES, saved_pipeline
@@ -157,3 +158,18 @@ def test_logged_steps_reads_the_last_and_the_best_row(tmp_path):
     (tmp_path / "empty.log").write_text("spacy train failed\n", encoding="utf8")
     with pytest.raises(ValueError, match="no evaluation rows"):
         logged_steps(tmp_path / "empty.log")
+
+
+def test_a_changed_source_config_trains_its_own_source(tmp_path, monkeypatch):
+    """A source trained under an earlier source config is never reused: its
+    targets' configs may no longer fit it (other word features, sizes)."""
+    config = tmp_path / "source.cfg"
+    text = (CONFIGS / "source.cfg").read_text(encoding="utf8")
+    config.write_text(text, encoding="utf8")
+    monkeypatch.setitem(grid.SOURCE_CONFIGS, "dtn", config)
+    pair = next(iter(grid.PAIRS))
+    before = grid.source_model_path("dtn", pair)
+    assert before == grid.source_model_path("dtn", pair)
+    config.write_text(text.replace("dropout = 0.5", "dropout = 0.3", 1), encoding="utf8")
+    after = grid.source_model_path("dtn", pair)
+    assert after != before and after.parent.parent == before.parent.parent
