@@ -51,6 +51,7 @@ def copy_source_weights(
             f"{sorted(tagger.plan)}: train the source with the same kind of architecture "
             "(configs/source.cfg for the BiLSTM-CRF, configs/source_trf.cfg for the transformer)."
         )
+    check_same_word_features(model, source_model, source_path)
     for layer in tagger.plan:
         (destination,) = tagger.copies(layer, SOURCE)
         weights = source.layers[layer][TARGET].state_dict()
@@ -72,6 +73,18 @@ def copy_source_weights(
                 f"The token features (transformer) of the source pipeline {source_path} do not fit "
                 f"this tagger: use the same [components.{component}.model.tok2vec] in both configs. {err}"
             ) from None
+
+
+def check_same_word_features(model: Model, source_model: Model, source_path: str) -> None:
+    """Hashed word rows mean the same only when both taggers hash the same
+    features: a table's shape would fit either way, so say it here."""
+    ours, theirs = (m.attrs.get("settings") for m in (model, source_model))
+    if ours is not None and theirs is not None and ours.word_features != theirs.word_features:
+        raise ValueError(
+            f"The source pipeline {source_path} hashes the word features {list(theirs.word_features)}, "
+            f"this tagger {list(ours.word_features)}: set the same `word_features` in both configs' "
+            "[...model.settings] and retrain the source."
+        )
 
 
 def common_tag_rows(

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy
 import torch
-from spacy.attrs import NORM, ORTH
+from spacy.attrs import IDS, ORTH
 from spacy.tokens import Span
 from spacy.vectors import Vectors
 from spacy.util import registry
@@ -45,6 +45,8 @@ Features = Dict[str, ArrayXd]
 # (model, plan, tag counts per task, tag constraints per task) -> torch module
 ModuleMaker = Callable[[Model, LayerPlan, Mapping[str, int], Mapping[str, Constraints]], TransferTagger]
 MAX_HASHES = 4  # Thinc's ops.hash gives four independent 32-bit hashes per key.
+# Token attributes the word embedding may hash (spaCy's MultiHashEmbed's choice).
+WORD_FEATURES = ("NORM", "LOWER", "ORTH", "PREFIX", "SUFFIX", "SHAPE")
 # A sublayer with this attr (and everything under it) steps at that fraction
 # of the optimizer's learning rate.
 LEARN_RATE_SCALE = "learn_rate_scale"
@@ -74,6 +76,11 @@ class TaggerSettings:
     word_rows: int = 50000
     word_width: int = 100
     word_hashes: int = 2
+    # The word (first) and any spelling features, each hashed into the same
+    # table and summed: the first takes `word_hashes` rows, every further one a
+    # single row. PREFIX, SUFFIX and SHAPE give a word unseen in a small
+    # target the rows of seen words that begin, end or look like it.
+    word_features: Sequence[str] = ("NORM",)
     word_hidden: int = 100
     dropout: float = 0.5
     # With the pipeline's static vectors ([initialize.vectors]): train them
@@ -85,6 +92,13 @@ class TaggerSettings:
             raise ValueError(
                 f"word_hashes = {self.word_hashes} in the tagger settings: use 1 to {MAX_HASHES}."
             )
+        features = tuple(self.word_features)
+        if not features or len(set(features)) < len(features) or not set(features) <= set(WORD_FEATURES):
+            raise ValueError(
+                f"word_features = {list(self.word_features)} in the tagger settings: name each "
+                f"of {list(WORD_FEATURES)} at most once, the word itself (NORM) first."
+            )
+        object.__setattr__(self, "word_features", features)
         if self.max_word_length < 2:
             raise ValueError(
                 f"max_word_length = {self.max_word_length} in the tagger settings: use 2 or more."
@@ -436,27 +450,26 @@ def vector_rows(segments: Sequence[Span], vectors: Vectors) -> numpy.ndarray:
 
 
 def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> Dict[str, numpy.ndarray]:
-    """Hashed word rows per token and per distinct NORM, and character rows per
-    unique word form.
+    """Hashed word rows per token and per distinct word (its tuple of
+    `word_features`), and character rows per unique word form.
 
     The character BiLSTM is the CPU bottleneck, so it runs once per distinct
     word of the batch and `token_unique` scatters its outputs back; in
-    prediction the word embedding also runs once per distinct NORM
+    prediction the word embedding also runs once per distinct word
     (`distinct_word_ids`, placed by `token_word`). Python loops run per
     segment and per distinct word, never per token: spaCy's `to_array` gives
     the token ids and numpy places them.
     """
     lengths = numpy.array([len(s) for s in segments], dtype="int64")
     batch, width = len(segments), int(lengths.max(initial=1))
-    ids = _token_ids(segments)
-    norms, token_norm = numpy.unique(ids[:, 1], return_inverse=True)
-    hashed = ops.to_numpy(ops.hash(norms, 0))[:, : settings.word_hashes].astype("int64")
-    hashed = hashed % (settings.word_rows - 1) + 1  # row 0 is padding
+    ids = _token_ids(segments, settings.word_features)
+    words, token_word_ids = _distinct_rows(ids[:, 1:])
+    hashed = _hashed_rows(words, settings, ops)
     real = numpy.arange(width) < lengths[:, None]  # row-major order of `real` is token order
-    word_ids = numpy.zeros((batch, width, settings.word_hashes), dtype="int64")
-    word_ids[real] = hashed[token_norm.reshape(-1)]
+    word_ids = numpy.zeros((batch, width, hashed.shape[1]), dtype="int64")
+    word_ids[real] = hashed[token_word_ids]
     token_word = numpy.zeros((batch, width), dtype="int64")
-    token_word[real] = token_norm.reshape(-1)
+    token_word[real] = token_word_ids
     forms, form_keys, token_form = _word_forms(ids[:, 0], segments, settings.max_word_length)
     token_unique = numpy.zeros((batch, width), dtype="int64")
     token_unique[real] = token_form
@@ -473,14 +486,43 @@ def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> D
     }
 
 
-def _token_ids(segments: Sequence[Span]) -> numpy.ndarray:
-    """ORTH and NORM of every token (tokens, 2), in order: one `to_array` per doc."""
+def _distinct_rows(keys: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """The distinct rows of `keys` (tokens, features) in sorted order, and each
+    token's row. Column by column with numpy's 1-D unique, each step numbering
+    the distinct (rows so far, next column) pairs: three times faster than
+    `numpy.unique(axis=0)`, and one unique for a single column."""
+    _, inverse = numpy.unique(keys[:, 0], return_inverse=True)
+    for column in keys[:, 1:].T:
+        values, codes = numpy.unique(column, return_inverse=True)
+        _, inverse = numpy.unique(inverse * len(values) + codes, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    distinct = numpy.zeros((int(inverse.max(initial=-1)) + 1, keys.shape[1]), dtype=keys.dtype)
+    distinct[inverse] = keys
+    return distinct, inverse
+
+
+def _hashed_rows(words: numpy.ndarray, settings: TaggerSettings, ops: Any) -> numpy.ndarray:
+    """Table rows (words, hashes) for each distinct word's feature ids (words,
+    features): `word_hashes` for the first feature, one for each further one,
+    hashed with the feature's own seed so that equal strings of two features
+    (PREFIX "a", NORM "a") take different rows. Row 0 is padding."""
+    keys = numpy.ascontiguousarray(words.T)  # ops.hash reads contiguous keys
+    hashes = [ops.to_numpy(ops.hash(column, seed)) for seed, column in enumerate(keys)]
+    hashed = numpy.concatenate([hashes[0][:, : settings.word_hashes]] + [h[:, :1] for h in hashes[1:]], axis=1)
+    hashed = hashed.astype("int64")
+    return hashed % (settings.word_rows - 1) + 1
+
+
+def _token_ids(segments: Sequence[Span], features: Sequence[str] = ()) -> numpy.ndarray:
+    """ORTH and the `features` of every token (tokens, 1 + features), in
+    order: one `to_array` per doc."""
+    attrs = [ORTH] + [IDS[name] for name in features]
     arrays: Dict[int, numpy.ndarray] = {}
-    parts = [numpy.zeros((0, 2), dtype="uint64")]
+    parts = [numpy.zeros((0, len(attrs)), dtype="uint64")]
     for segment in segments:
         doc = segment.doc
         if id(doc) not in arrays:
-            arrays[id(doc)] = doc.to_array([ORTH, NORM]).reshape(-1, 2)
+            arrays[id(doc)] = doc.to_array(attrs).reshape(-1, len(attrs))
         parts.append(arrays[id(doc)][segment.start : segment.end])
     return numpy.concatenate(parts)
 

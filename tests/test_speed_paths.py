@@ -20,26 +20,33 @@ from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_
 from conftest import entities, examples, make_nlp
 
 SETTINGS = TaggerSettings(char_rows=60, word_rows=500, max_word_length=6)
+SPELLING = TaggerSettings(char_rows=60, word_rows=500, max_word_length=6, word_features=("NORM", "PREFIX", "SUFFIX", "SHAPE"))
 
 
 def per_token_features(segments: List[Span], settings: TaggerSettings) -> Dict[str, numpy.ndarray]:
     """The featurisation written as a loop over tokens: what `featurize` must equal."""
     lengths = numpy.array([len(s) for s in segments], dtype="int64")
     width = int(lengths.max(initial=1))
-    hashed = NumpyOps().hash(numpy.array([t.norm for s in segments for t in s], dtype="uint64"), 0)
-    word_ids = numpy.zeros((len(segments), width, settings.word_hashes), dtype="int64")
+    ops = NumpyOps()
+
+    def rows(token) -> List[int]:
+        """The word's hashes, then one per spelling feature, each with its own seed."""
+        ids = [getattr(token, name.lower()) for name in settings.word_features]
+        hashes = [ops.hash(numpy.array([key], dtype="uint64"), seed)[0] for seed, key in enumerate(ids)]
+        return [int(h) % (settings.word_rows - 1) + 1 for h in [*hashes[0][: settings.word_hashes], *(h[0] for h in hashes[1:])]]
+
+    n_rows = settings.word_hashes + len(settings.word_features) - 1
+    word_ids = numpy.zeros((len(segments), width, n_rows), dtype="int64")
     token_unique = numpy.zeros((len(segments), width), dtype="int64")
     forms: Dict[str, int] = {}
-    i = 0
     for b, segment in enumerate(segments):
         for t, token in enumerate(segment):
-            word_ids[b, t] = hashed[i, : settings.word_hashes].astype("int64") % (settings.word_rows - 1) + 1
+            word_ids[b, t] = rows(token)
             text = token.text
             if len(text) > settings.max_word_length:
                 half = settings.max_word_length // 2
                 text = text[:half] + text[len(text) - (settings.max_word_length - half) :]
             token_unique[b, t] = forms.setdefault(text, len(forms))
-            i += 1
     chars = numpy.zeros((len(forms), max([len(f) for f in forms], default=1)), dtype="int64")
     for u, form in enumerate(forms):
         chars[u, : len(form)] = [ord(c) % (settings.char_rows - 1) + 1 for c in form]
@@ -52,7 +59,8 @@ def per_token_features(segments: List[Span], settings: TaggerSettings) -> Dict[s
     }
 
 
-def test_featurize_equals_the_per_token_loop():
+@pytest.mark.parametrize("settings", [SETTINGS, SPELLING], ids=["norm", "spelling"])
+def test_featurize_equals_the_per_token_loop(settings: TaggerSettings):
     nlp = spacy.blank("en")
     docs = [
         nlp("Germline BRCA1 mutations cause familial breast cancer ; BRCA1 again ."),
@@ -61,8 +69,8 @@ def test_featurize_equals_the_per_token_loop():
         nlp("x"),
     ]
     segments = [docs[0][:], docs[1][2:7], docs[1][:], docs[0][3:5], docs[2][:]]
-    expected = per_token_features(segments, SETTINGS)
-    found = featurize(segments, SETTINGS, NumpyOps())
+    expected = per_token_features(segments, settings)
+    found = featurize(segments, settings, NumpyOps())
     assert found.keys() == {*expected, "distinct_word_ids", "token_word", "form_keys"}
     for name, array in expected.items():
         assert found[name].dtype == array.dtype, name
@@ -80,6 +88,23 @@ def test_featurize_equals_the_per_token_loop():
     for token, form in zip(tokens, found["token_unique"][real]):
         key_token = next(t for t in tokens if t.orth == keys[form])
         assert found["chars"][form].tolist() == found["chars"][found["token_unique"][real][tokens.index(key_token)]].tolist()
+
+
+def test_spelling_features_share_rows_between_words():
+    """Words that end alike share their SUFFIX row; a string that is both a
+    word and a prefix ("x") takes a different row for each."""
+    doc = spacy.blank("en")("nephropathy retinopathy x")
+    rows = featurize([doc[:]], SPELLING, NumpyOps())["word_ids"][0]
+    assert SETTINGS.word_features == ("NORM",) and rows.shape == (3, SPELLING.word_hashes + 3)
+    suffix = SPELLING.word_hashes + 1
+    assert rows[0, suffix] == rows[1, suffix] and rows[0, 0] != rows[1, 0]
+    assert rows[2, 0] != rows[2, SPELLING.word_hashes]  # NORM "x" vs PREFIX "x"
+
+
+@pytest.mark.parametrize("features", [(), ("NORM", "NORM"), ("NORM", "LEMMA")])
+def test_word_features_are_checked(features):
+    with pytest.raises(ValueError, match="word_features"):
+        TaggerSettings(word_features=features)
 
 
 @pytest.fixture(scope="module")
