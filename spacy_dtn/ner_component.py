@@ -62,6 +62,7 @@ gate_learn_rate_scale = 10.0
 
 [model.settings]
 @misc = "spacy_dtn.TaggerSettings.v1"
+word_features = ["NORM","PREFIX","SUFFIX","SHAPE"]
 """
 
 
