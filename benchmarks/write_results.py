@@ -185,10 +185,14 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
 
 
 def latest(records: List[Dict]) -> List[Dict]:
-    """One record per run: where a run was done again after its config changed
-    (a new `config` digest in its key), the later record, which the file appends."""
+    """One record per run, and per system the runs of one config only: where a
+    system was trained again after its config changed (a new `config` digest in
+    its key), a run keeps its later record (the file appends), and runs not yet
+    done again under the system's newest config drop out rather than be
+    averaged with it (a cell's `seeds` then says how many there are)."""
     runs = {(r["pair"], r["fraction"], r["system"], r["seed"], r.get("budget")): r for r in records}
-    return list(runs.values())
+    newest = {(r["system"], r.get("budget")): r.get("config") for r in records}
+    return [r for r in runs.values() if r.get("config") == newest[(r["system"], r.get("budget"))]]
 
 
 def write_results(results: Path, markdown: Path) -> None:

@@ -113,10 +113,11 @@ def test_a_dtn_record_holds_its_dev_gates(tmp_path):
     assert run_gates(runs[1]) == {}  # a fixed scheme has no gates to read
 
 
-def test_a_run_redone_under_a_changed_config_replaces_its_record():
+def test_a_run_redone_under_a_changed_config_replaces_its_record_and_no_mean_mixes_configs():
     old, new = {**RECORDS[0], "config": "old"}, {**RECORDS[0], "config": "new", "test_f1": 0.9}
-    kept = latest([old, RECORDS[1], new])
-    assert kept == [new, RECORDS[1]]
+    not_redone, other_system = {**RECORDS[1], "config": "old"}, {**RECORDS[2], "config": "old"}
+    kept = latest([old, not_redone, other_system, new])
+    assert kept == [new, other_system]
 
 
 def test_a_changed_setting_changes_the_config_digest_and_a_comment_does_not(tmp_path):
