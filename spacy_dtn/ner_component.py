@@ -61,8 +61,7 @@ gate_bias = 2.0
 gate_learn_rate_scale = 10.0
 
 [model.settings]
-@misc = "spacy_dtn.TaggerSettings.v1"
-word_features = ["NORM","PREFIX","SUFFIX","SHAPE"]
+@misc = "spacy_dtn.TaggerSettings.v2"
 """
 
 

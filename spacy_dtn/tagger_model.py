@@ -105,6 +105,18 @@ class TaggerSettings:
             )
 
 
+@registry.misc("spacy_dtn.TaggerSettings.v2")
+@dataclass(frozen=True)
+class TaggerSettingsV2(TaggerSettings):
+    """TaggerSettings.v1 with the shipped configs' word features as default, for
+    dtn_ner's default model. A new name because spaCy fills a saved pipeline's
+    config from the factory's default model where both name the same function:
+    under v1, pipelines saved before `word_features` existed would load hashing
+    features they were never trained with."""
+
+    word_features: Sequence[str] = ("NORM", "PREFIX", "SUFFIX", "SHAPE")
+
+
 @dataclass(frozen=True)
 class TransferSpec:
     """How the architecture shares its layers: the plan, how gates start, and

@@ -221,6 +221,11 @@ def test_factory_default_is_the_tuned_dtn_config():
     nlp.add_pipe("dtn_ner")
     shipped = spacy.util.load_config(CONFIGS / "dtn.cfg")["components"]["ner"]
     default = nlp.config["components"]["dtn_ner"]
+    # The default model names TaggerSettings.v2, whose default word features the
+    # shipped configs spell out under v1 (see test_saved_pipelines).
+    assert default["model"]["settings"].pop("@misc") == "spacy_dtn.TaggerSettings.v2"
+    assert shipped["model"]["settings"].pop("@misc") == "spacy_dtn.TaggerSettings.v1"
+    default["model"]["settings"]["word_features"] = list(default["model"]["settings"]["word_features"])
     assert default["model"] == shipped["model"]
     assert {k: default[k] for k in shipped} == shipped
 
