@@ -117,6 +117,8 @@ def test_sequential_configs_name_the_levers_where_spacy_users_look(config):
 def test_config_label_map_reaches_initialize(corpus_dir, source_path):
     """Through spaCy's own init_nlp, as `spacy train` reads [initialize.components.ner]."""
     overrides = {f"components.ner.model.settings.{k}": v for k, v in SMALL_SETTINGS.items() if k != "@misc"}
+    # The source (make_nlp's settings) hashes NORM alone; the transfer needs the target to match.
+    overrides["components.ner.model.settings.word_features"] = ["NORM"]
     target = str(corpus_dir / "target.spacy")
     config = load_config(CONFIGS / "dtn.cfg", overrides={
         **overrides, "paths.train": target, "paths.dev": target, "paths.source_model": str(source_path),
@@ -128,6 +130,16 @@ def test_config_label_map_reaches_initialize(corpus_dir, source_path):
     source = source_output(spacy.load(source_path))
     rows = expected_rows(["Disease"], ["Chemical", "Disease"], {"Disease": "Chemical"})
     assert all(torch.equal(copied.linear.weight[to], source.linear.weight[of]) for to, of in rows.items())
+
+
+def test_a_source_hashing_other_word_features_is_refused(corpus_dir, source_path):
+    """Table shapes fit whatever features are hashed: the transfer itself must say so."""
+    overrides = {f"components.ner.model.settings.{k}": v for k, v in SMALL_SETTINGS.items() if k != "@misc"}
+    target = str(corpus_dir / "target.spacy")
+    config = load_config(CONFIGS / "dtn.cfg", overrides={
+        **overrides, "paths.train": target, "paths.dev": target, "paths.source_model": str(source_path)})
+    with pytest.raises(ValueError, match=r"hashes the word features \['NORM'\], this tagger \['NORM', 'PREFIX'"):
+        init_nlp(config)
 
 
 # ---------------------------------------------------------------- static vectors
