@@ -96,7 +96,7 @@ class TaggerSettings:
         if not features or len(set(features)) < len(features) or not set(features) <= set(WORD_FEATURES):
             raise ValueError(
                 f"word_features = {list(self.word_features)} in the tagger settings: name each "
-                f"of {list(WORD_FEATURES)} at most once, the word itself (NORM) first."
+                f"of {list(WORD_FEATURES)} at most once, the word itself first (it takes `word_hashes` rows)."
             )
         object.__setattr__(self, "word_features", features)
         if self.max_word_length < 2:
