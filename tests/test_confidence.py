@@ -121,7 +121,9 @@ def test_scores_survive_docbin(trained, tmp_path):
 def test_multiprocess_pipe_keeps_scores(trained):
     single = [[e._.confidence for e in doc.ents] for doc in trained.pipe(TEXTS * 3, batch_size=2)]
     multi = [[e._.confidence for e in doc.ents] for doc in trained.pipe(TEXTS * 3, batch_size=2, n_process=2)]
-    assert multi == single and any(single)
+    # Workers run one torch thread each, so the floats may differ in the 6th digit.
+    assert any(single) and [len(doc) for doc in multi] == [len(doc) for doc in single]
+    assert sum(multi, []) == pytest.approx(sum(single, []), abs=1e-4)
 
 
 # Calibration
