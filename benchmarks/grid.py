@@ -34,6 +34,11 @@ PAIRS = {
 LABEL_MAPS = {"BC2GM->BioNLP13PC": {"GENE": "Gene_or_gene_product"}}
 # The config each kind of source pipeline trains with.
 SOURCE_CONFIGS = {"dtn": CONFIGS / "source.cfg", "trf": CONFIGS / "source_trf.cfg", "spacy": BENCH / "configs" / "spacy_ner.cfg"}
+# The config each system trains with (its overrides come from run.system_run); every fixed scheme uses scheme.cfg.
+SYSTEM_CONFIGS = {"spacy_ner_target": BENCH / "configs" / "spacy_ner.cfg",
+                  "spacy_ner_transfer": BENCH / "configs" / "spacy_ner_transfer.cfg",
+                  "baseline": CONFIGS / "baseline.cfg", "dtn_joint": CONFIGS / "dtn.cfg",
+                  "dtn_sequential": CONFIGS / "dtn.cfg", "dtn_trf": CONFIGS / "dtn_trf.cfg"}
 FRACTIONS = [0.05, 0.1, 0.25, 1.0]
 SEEDS = [0, 1, 2]
 SCHEME_FRACTION = 0.1  # the target fraction at which every fixed scheme is trained
@@ -43,6 +48,11 @@ BUDGET = "patience-1600"  # the rule's name in every record and source folder
 BUDGET_OVERRIDES = {"training.patience": 1600, "training.max_steps": 20000, "training.eval_frequency": 200}
 SOURCE_DEV_COUNT = 1000
 SOURCE_SEED = 0
+
+
+def system_config(system: str) -> Path:
+    """The config a system trains with: its digest is in every record of the system."""
+    return SYSTEM_CONFIGS.get(system, CONFIGS / "scheme.cfg")
 
 
 def pair_folder(pair: str) -> str:

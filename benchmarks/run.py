@@ -34,7 +34,8 @@ from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, run_all
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
-                   SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, WORK, corpus_paths, pair_folder, source_model_path)
+                   SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, WORK, corpus_paths, pair_folder, source_model_path,
+                   system_config)
 from benchmarks.speed import measure_speed
 from benchmarks.write_results import write_results
 
@@ -78,15 +79,6 @@ def source_model(kind: str, pair: str, paths: Dict[str, Path]) -> Path:
             "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": SOURCE_SEED, **BUDGET_OVERRIDES,
         })
     return output
-
-
-def system_config(system: str) -> Path:
-    """The config a system trains with (its overrides come from system_run)."""
-    configs = {"spacy_ner_target": BENCH / "configs" / "spacy_ner.cfg",
-               "spacy_ner_transfer": BENCH / "configs" / "spacy_ner_transfer.cfg",
-               "baseline": CONFIGS / "baseline.cfg", "dtn_joint": CONFIGS / "dtn.cfg",
-               "dtn_sequential": CONFIGS / "dtn.cfg", "dtn_trf": CONFIGS / "dtn_trf.cfg"}
-    return configs.get(system, CONFIGS / "scheme.cfg")
 
 
 def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tuple[Path, Dict[str, object]]:

@@ -6,9 +6,10 @@ from typing import Dict, Iterable, List, Tuple
 import srsly
 
 from spacy_dtn.figures import saved_figure
+from spacy_dtn.runs import config_digest
 from spacy_dtn.tables import markdown_table
 
-from .grid import BUDGET
+from .grid import BUDGET, system_config
 
 # The systems of the per-fraction comparison, in the order the targets name them.
 MAIN_SYSTEMS = ["dtn_sequential", "dtn_joint", "spacy_ner_transfer", "baseline", "spacy_ner_target", "dtn_trf"]
@@ -185,14 +186,15 @@ def plot(rows: List[Dict], output: Path) -> List[Path]:
 
 
 def latest(records: List[Dict]) -> List[Dict]:
-    """One record per run, and per system the runs of one config only: where a
-    system was trained again after its config changed (a new `config` digest in
-    its key), a run keeps its later record (the file appends), and runs not yet
-    done again under the system's newest config drop out rather than be
-    averaged with it (a cell's `seeds` then says how many there are)."""
+    """One record per run (the file appends: a run done again keeps its later
+    record), and of the current budget rule only the runs of each system's
+    current config file (a `config` digest in its key): a run not yet done
+    again since its config changed drops out rather than enter a mean or
+    stand for its system (a cell's `seeds` then says how many are left).
+    An earlier rule's records are history and are kept as they are."""
     runs = {(r["pair"], r["fraction"], r["system"], r["seed"], r.get("budget")): r for r in records}
-    newest = {(r["system"], r.get("budget")): r.get("config") for r in records}
-    return [r for r in runs.values() if r.get("config") == newest[(r["system"], r.get("budget"))]]
+    current = {system: config_digest(system_config(system)) for system in {r["system"] for r in runs.values()}}
+    return [r for r in runs.values() if r.get("budget") != BUDGET or r.get("config") == current[r["system"]]]
 
 
 def write_results(results: Path, markdown: Path) -> None:

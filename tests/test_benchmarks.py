@@ -20,7 +20,7 @@ PAIR = "BC2GM->BioNLP13PC"
 def record(system: str, seed: int, test_f1: float, dev_f1: float, per_type=None) -> dict:
     return {"pair": PAIR, "fraction": 0.1, "system": system, "seed": seed, "dev_f1": dev_f1, "test_f1": test_f1,
             "test_per_type": per_type or {}, "train_seconds": 10.0, "threads": 1, "budget": BUDGET,
-            "steps": 2000 + 400 * seed, "best_step": 400}
+            "steps": 2000 + 400 * seed, "best_step": 400, "config": config_digest(grid.system_config(system))}
 
 
 RECORDS = [
@@ -113,11 +113,14 @@ def test_a_dtn_record_holds_its_dev_gates(tmp_path):
     assert run_gates(runs[1]) == {}  # a fixed scheme has no gates to read
 
 
-def test_a_run_redone_under_a_changed_config_replaces_its_record_and_no_mean_mixes_configs():
-    old, new = {**RECORDS[0], "config": "old"}, {**RECORDS[0], "config": "new", "test_f1": 0.9}
-    not_redone, other_system = {**RECORDS[1], "config": "old"}, {**RECORDS[2], "config": "old"}
-    kept = latest([old, not_redone, other_system, new])
-    assert kept == [new, other_system]
+def test_only_runs_of_each_systems_current_config_count():
+    redone_old, redone = {**RECORDS[0], "config": "old"}, {**RECORDS[0], "test_f1": 0.9}
+    not_redone, same_config = {**RECORDS[1], "config": "old"}, RECORDS[2]
+    # A scheme whose only runs predate a change of scheme.cfg no longer stands for "the best scheme".
+    stale_scheme = {**RECORDS[5], "config": "old"}
+    earlier_rule = {**RECORDS[3], "budget": "600-steps", "config": "old"}
+    kept = latest([redone_old, not_redone, same_config, stale_scheme, redone, earlier_rule])
+    assert kept == [redone, same_config, earlier_rule]
 
 
 def test_a_changed_setting_changes_the_config_digest_and_a_comment_does_not(tmp_path):
