@@ -60,7 +60,8 @@ class HashEmbedding(nn.Module):
 
     def __init__(self, rows: int, width: int, vectors: Optional[Tensor] = None, fine_tune_vectors: bool = False) -> None:
         super().__init__()
-        self.table = nn.Embedding(rows, width, padding_idx=0)
+        # Sparse: a batch's gradient holds its rows only (see tagger_model.step_tagger_shim).
+        self.table = nn.Embedding(rows, width, padding_idx=0, sparse=True)
         nn.init.normal_(self.table.weight, std=0.1)
         with torch.no_grad():
             self.table.weight[0].zero_()

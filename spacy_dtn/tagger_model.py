@@ -636,6 +636,34 @@ class ScaledOptimizer:
         return self.optimizer(key, weights, gradient, lr_scale=lr_scale * (self.scale if scaled else 1.0))
 
 
+def step_tagger_shim(shim: PyTorchShim, optimizer: Callable) -> None:
+    """PyTorchShim.finish_update for the tagger, except that a sparse gradient
+    (a hashed word table's: a batch touches a few thousand of its rows) is
+    written into a dense one kept between steps, and only its rows are
+    cleared after. Torch's dense gradient of such a table is a fresh 20 MB
+    tensor per table and step: allocating it cost time, and freeing it
+    fragmented the heap (a long training grew 2-3 MB a step). The optimiser
+    still sees the whole table, so its update is the same (no mixed
+    precision: the tagger trains in float32)."""
+    kept: Dict[str, torch.Tensor] = shim.__dict__.setdefault("dense_gradients", {})
+    for name, param in shim._model.named_parameters():
+        gradient = param.grad
+        if gradient is None:
+            continue
+        rows = None
+        if gradient.is_sparse:
+            gradient = gradient.coalesce()
+            rows = gradient.indices()[0]
+            if name not in kept or kept[name].shape != param.shape:
+                kept[name] = torch.zeros_like(param.data)
+            kept[name][rows] = gradient.values()
+            gradient = kept[name]
+        weights, _ = optimizer((shim.id, name), torch2xp(param.data), torch2xp(gradient))
+        param.data = xp2torch(weights, device=param.device)
+        if rows is not None:
+            gradient[rows] = 0
+
+
 def step_optimizer(model: Model, optimizer: Optimizer) -> None:
     """Model.finish_update, except that sublayers marked with LEARN_RATE_SCALE
     step at that fraction of the learning rate, the gates at the
@@ -669,7 +697,10 @@ def step_optimizer(model: Model, optimizer: Optimizer) -> None:
         optimizers[tagger] = ScaledOptimizer(optimizers[tagger], gate_scale, GATE_PARAMETERS)
     for node in model.walk():
         for shim in node.shims:
-            shim.finish_update(optimizers[node.id])
+            if isinstance(shim._model, TransferTagger):
+                step_tagger_shim(shim, optimizers[node.id])
+            else:
+                shim.finish_update(optimizers[node.id])
     for node in model.walk():
         for name in node.param_names:
             if node.has_grad(name):

@@ -10,12 +10,12 @@ import spacy
 import torch
 from spacy.tokens import Span
 from spacy.training import Example
-from thinc.api import Adam, NumpyOps
+from thinc.api import Adam, NumpyOps, fix_random_seed
 
 from benchmarks.speed import summary
 from spacy_dtn.plan import SOURCE, TARGET
 from spacy_dtn.pytorch_serving import FormCache
-from spacy_dtn.pytorch_tagger import gate_sums
+from spacy_dtn.pytorch_tagger import HashEmbedding, gate_sums
 from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module, prediction_cache
 from conftest import entities, examples, make_nlp
 
@@ -277,3 +277,27 @@ def test_side_by_side_takes_medians_and_ratios_within_rounds():
     assert dtn == {"system": "dtn", "cpu_per_s": 26.0, "cpu_per_s_vs_ner": 1.3, "quantize": True}
     assert ner["cpu_per_s_vs_ner"] == 1.0
     assert trf == {"system": "trf", "cpu_per_s": 2.0, "cpu_per_s_vs_ner": 0.1}  # measured once
+
+
+def test_sparse_word_tables_step_as_their_dense_gradients_would(corpus_dir, tmp_path):
+    nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["word_embed", "word_lstm"]})
+    train = examples(nlp, corpus_dir / "target.spacy", TARGET) + examples(nlp, corpus_dir / "source.spacy", SOURCE)
+    nlp.initialize(lambda: train)
+    nlp.to_disk(tmp_path / "start")
+    sparse, dense = spacy.load(tmp_path / "start"), spacy.load(tmp_path / "start")
+    tables = [m for m in get_torch_module(dense.get_pipe("ner").model).modules() if isinstance(m, HashEmbedding)]
+    assert len(tables) == 2  # the shared word table and the target-private one
+    for module in tables:
+        module.table.sparse = False  # torch's dense gradient, as thinc's own step takes it
+    start = {k: v.clone() for k, v in get_torch_module(sparse.get_pipe("ner").model).state_dict().items()}
+    optimizers = {id(sparse): Adam(0.01), id(dense): Adam(0.01)}
+    for step in range(3):  # target, source, target: a source batch leaves the private table without a gradient
+        batch = train[: len(train) // 2] if step % 2 else train[len(train) // 2 :]
+        for nlp_ in (sparse, dense):
+            fix_random_seed(step)
+            nlp_.update(batch, sgd=optimizers[id(nlp_)])
+    after = [get_torch_module(p.get_pipe("ner").model).state_dict() for p in (sparse, dense)]
+    moved = [k for k in start if "word_embed" in k and not torch.equal(start[k], after[0][k])]
+    assert moved
+    for key in start:
+        torch.testing.assert_close(after[0][key], after[1][key], rtol=0, atol=1e-6)
