@@ -21,7 +21,7 @@ from thinc.api import Model
 from .plan import PRIVATE, SHARED, SOURCE, TARGET
 from .pytorch_tagger import OutputLayer, TransferTagger
 from .tag_scheme import OUTSIDE, make_tag_names
-from .tagger_model import get_torch_module
+from .tagger_model import SETTINGS_ATTR, get_torch_module
 
 # Target tag index -> source tag index, for the tags the two tasks have in common.
 RowMap = Dict[int, int]
@@ -78,7 +78,7 @@ def copy_source_weights(
 def check_same_word_features(model: Model, source_model: Model, source_path: str) -> None:
     """Hashed word rows mean the same only when both taggers hash the same
     features: a table's shape would fit either way, so say it here."""
-    ours, theirs = (m.attrs.get("settings") for m in (model, source_model))
+    ours, theirs = (m.attrs.get(SETTINGS_ATTR) for m in (model, source_model))
     if ours is not None and theirs is not None and ours.word_features != theirs.word_features:
         raise ValueError(
             f"The source pipeline {source_path} hashes the word features {list(theirs.word_features)}, "

@@ -33,6 +33,9 @@ from .pytorch_serving import FormCache, quantized_copy
 from .pytorch_tagger import GATE_PARAMETERS, CharWordTagger, Constraints, GateSums, TransferTagger
 from .tag_scheme import allowed_transitions
 
+# The key of the TaggerSettings in a hashed-feature tagger's attrs.
+SETTINGS_ATTR = "settings"
+
 # nlp.pipe(n_process=...) forks. torch's OpenMP thread pool does not survive a
 # fork and the child's first parallel op deadlocks; one thread per worker
 # process is also what multiprocess serving wants.
@@ -154,7 +157,7 @@ def build_bilstm_transfer_tagger(
     and the source model)."""
     spec = TransferSpec(make_plan(shared=shared, gated=gated), gate, gate_bias,
                         check_gate_learn_rate_scale(gate_learn_rate_scale))
-    return build_transfer_model(None, _make_char_word_tagger, spec, attrs={"settings": settings})
+    return build_transfer_model(None, _make_char_word_tagger, spec, attrs={SETTINGS_ATTR: settings})
 
 
 # The names of 0.1: one architecture per sharing variant. Kept so that
@@ -194,7 +197,7 @@ def build_transfer_model(
 ) -> Model[TaggerInput, TaggerOutput]:
     """`features`: a model from segments to feature arrays, with weights (a
     transformer); None for the char/word features, computed by `featurize`
-    from attrs["settings"] (no weights, so nothing to add to the layer tree,
+    from attrs[SETTINGS_ATTR] (no weights, so nothing to add to the layer tree,
     whose shape is the saved format)."""
     # v3 (same saved format as v2) takes the deserializer: weights only, no pickled objects.
     wrapper = PyTorchWrapper_v3(
@@ -324,7 +327,7 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
 def _make_char_word_tagger(
     model: Model, plan: LayerPlan, tag_counts: Mapping[str, int], constraints: Mapping[str, Constraints]
 ) -> TransferTagger:
-    settings: TaggerSettings = model.attrs["settings"]
+    settings: TaggerSettings = model.attrs[SETTINGS_ATTR]
     return CharWordTagger(
         plan,
         tag_counts,
@@ -444,7 +447,7 @@ def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tup
     """The torch module's inputs for the segments, and their backprop."""
     if model.has_ref("features"):
         return model.get_ref("features")(segments, is_train)
-    features = featurize(segments, model.attrs["settings"], model.ops)
+    features = featurize(segments, model.attrs[SETTINGS_ATTR], model.ops)
     if model.attrs.get(VECTORS_ATTR) is not None:
         features["vector_ids"] = vector_rows(segments, model.attrs[VECTORS_ATTR])
     return features, lambda d_features: segments

@@ -299,5 +299,5 @@ def test_sparse_word_tables_step_as_their_dense_gradients_would(corpus_dir, tmp_
     after = [get_torch_module(p.get_pipe("ner").model).state_dict() for p in (sparse, dense)]
     moved = [k for k in start if "word_embed" in k and not torch.equal(start[k], after[0][k])]
     assert moved
-    for key in start:
-        torch.testing.assert_close(after[0][key], after[1][key], rtol=0, atol=1e-6)
+    for key in start:  # the sums of repeated rows run in another order: ~3e-6 apart, against ~0.03 moved
+        torch.testing.assert_close(after[0][key], after[1][key], rtol=0, atol=1e-4)
