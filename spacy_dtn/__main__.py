@@ -10,6 +10,7 @@ COMMANDS = {
     "convert": ".converters.__main__",
     "report": ".report",
     "search": ".search",
+    "vectors": ".word_vectors",
 }
 
 

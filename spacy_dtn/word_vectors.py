@@ -1,0 +1,117 @@
+"""`python -m spacy_dtn vectors`: static word vectors trained offline on
+unlabelled text (the training corpora's, or a hospital's own notes), saved as
+a blank spaCy pipeline whose vocab holds them, for `[initialize] vectors`.
+
+Policy:
+- Tokens are those of the pipeline's tokenizer (`--lang`, a blank pipeline),
+  and a vector's key is the token's ORTH, which is how dtn_ner's word
+  embedding and spaCy's StaticVectors look words up.
+- word2vec skip-gram from gensim: a maintained C implementation that trains a
+  few million words a minute on one core. floret's subword mode is left out:
+  dtn_ner reads a table of rows, and hashed rows already cover unseen words.
+- One worker thread and a fixed seed, so a rerun gives the same vectors
+  (gensim 4 draws the start vectors from a seeded numpy generator).
+- Never pass a test set: its text would leak into the model.
+- Inputs are `.spacy` corpora or anything `annotate` reads (a folder of .txt
+  notes, JSONL, CSV, Parquet); notes that cannot be read are skipped and
+  counted, as `annotate` does.
+"""
+import argparse
+import importlib
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Tuple
+
+import numpy
+import spacy
+from spacy.language import Language
+from spacy.tokens import DocBin
+from spacy.vectors import Vectors
+
+from .notes import NoteSource
+
+# gensim treats longer "sentences" as several; a note is cut into pieces of this many tokens.
+PIECE_TOKENS = 1000
+
+
+def read_texts(paths: Iterable[Path], nlp: Language, skipped: List[str]) -> Iterator[str]:
+    """The texts of each input in turn; notes NoteSource reports as unreadable
+    are appended to `skipped` (input, id and why) instead."""
+    for path in paths:
+        if path.suffix == ".spacy":
+            yield from (doc.text for doc in DocBin().from_disk(path).get_docs(nlp.vocab))
+            continue
+        for note in NoteSource(path):
+            if note.error is None:
+                yield note.text
+            else:
+                skipped.append(f"{path} {note.id}: {note.error}")
+
+
+def token_pieces(texts: Iterable[str], nlp: Language) -> List[List[str]]:
+    """Each text as ORTH strings, cut into pieces of at most PIECE_TOKENS, whitespace tokens dropped."""
+    pieces = []
+    for doc in nlp.tokenizer.pipe(texts):
+        words = [token.text for token in doc if not token.is_space]
+        pieces += [words[i : i + PIECE_TOKENS] for i in range(0, len(words), PIECE_TOKENS)]
+    return pieces
+
+
+def train_word2vec(
+    pieces: List[List[str]], width: int, window: int, min_count: int, epochs: int, seed: int
+) -> Tuple[List[str], numpy.ndarray]:
+    """The words seen at least `min_count` times and their vectors (rows in the same order)."""
+    try:
+        models = importlib.import_module("gensim.models")
+    except ImportError:
+        raise ImportError("Training word vectors needs gensim: pip install 'spacy-dtn[vectors]'.") from None
+    model = models.Word2Vec(
+        vector_size=width, window=window, min_count=min_count, epochs=epochs, sg=1, seed=seed, workers=1
+    )
+    model.build_vocab(pieces)
+    words = list(model.wv.index_to_key)
+    if not words:
+        raise ValueError(
+            f"No word occurs {min_count} times in the input: pass more text or a lower --min-count."
+        )
+    model.train(pieces, total_examples=model.corpus_count, epochs=model.epochs)
+    return words, numpy.asarray(model.wv.vectors, dtype="float32")
+
+
+def vectors_pipeline(lang: str, words: List[str], table: numpy.ndarray) -> Language:
+    """A blank pipeline of `lang` whose vocab holds the table, keyed by the words' ORTH."""
+    nlp = spacy.blank(lang)
+    keys = [nlp.vocab.strings.add(word) for word in words]
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=keys)
+    return nlp
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    tokenizer = spacy.blank(args.lang)
+    skipped: List[str] = []
+    pieces = token_pieces(read_texts(args.inputs, tokenizer, skipped), tokenizer)
+    words, table = train_word2vec(pieces, args.width, args.window, args.min_count, args.epochs, args.seed)
+    vectors_pipeline(args.lang, words, table).to_disk(args.output)
+    tokens = sum(len(piece) for piece in pieces)
+    print(f"{len(words):,} vectors of width {args.width} from {tokens:,} tokens -> {args.output}")
+    if skipped:
+        print(f"skipped {len(skipped)} notes that could not be read, e.g. {skipped[0]}")
+    return 0
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_dtn vectors",
+        description="Train static word vectors (word2vec skip-gram) offline on unlabelled text and save "
+        "them as a pipeline for [initialize] vectors. Never include a test set.",
+    )
+    parser.add_argument("output", type=Path, help="folder to save the vectors pipeline to")
+    parser.add_argument("inputs", type=Path, nargs="+",
+                        help=".spacy corpora, folders of .txt notes, .jsonl, .csv or .parquet files")
+    parser.add_argument("--lang", default="en", help="language of the tokenizer (default en)")
+    parser.add_argument("--width", type=int, default=100, help="vector width (default 100)")
+    parser.add_argument("--window", type=int, default=5, help="context window in tokens (default 5)")
+    parser.add_argument("--min-count", type=int, default=2, help="keep words seen this often (default 2)")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the text (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)

@@ -1,0 +1,69 @@
+"""`python -m spacy_dtn vectors`: word2vec trained offline, reproducible
+between processes, and a pipeline trains with it through [initialize] vectors."""
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+
+from spacy_dtn.word_vectors import main, token_pieces
+from spacy_dtn.tagger_model import get_torch_module
+from conftest import SMALL_SETTINGS, note_texts, train_few_steps
+
+pytest.importorskip("gensim")
+
+
+OPTIONS = ["--width", "8", "--epochs", "2", "--min-count", "1"]
+
+
+def build(output, *inputs):
+    """The command in a process of its own, as a user runs it."""
+    command = [sys.executable, "-m", "spacy_dtn", "vectors", str(output), *map(str, inputs), *OPTIONS]
+    return subprocess.run(command, capture_output=True, text=True, check=True)
+
+
+@pytest.fixture(scope="module")
+def built(corpus_dir, tmp_path_factory):
+    """The same vectors built twice, from a corpus and a notes folder: by the
+    command in a process of its own and by main() here."""
+    root = tmp_path_factory.mktemp("vectors")
+    notes = root / "notes"
+    notes.mkdir()
+    for i, text in enumerate(note_texts(4)):
+        (notes / f"n{i}.txt").write_text(text, encoding="utf8")
+    (notes / "bad.txt").write_bytes(b"caf\xe9 is not UTF-8")  # skipped, as annotate skips it
+    assert "skipped 1 notes" in build(root / "a", corpus_dir / "target.spacy", notes).stdout
+    main([str(root / "b"), str(corpus_dir / "target.spacy"), str(notes), *OPTIONS])
+    return root / "a", root / "b"
+
+
+def test_vectors_are_keyed_by_orth_and_the_same_in_every_process(built):
+    a, b = (spacy.load(path).vocab.vectors for path in built)
+    assert a.shape[1] == 8 and numpy.array_equal(a.data, b.data)
+    nlp = spacy.blank("en")
+    words = {w for piece in token_pieces(note_texts(4), nlp) for w in piece}
+    assert {"diabetes", "Patients", "."} <= words
+    assert all(a.find(key=w) >= 0 for w in words) and a.find(key="café") == -1
+
+
+def test_too_little_text_says_what_to_do(tmp_path):
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"id": 1, "text": "One rare word ."}\n', encoding="utf8")
+    with pytest.raises(ValueError, match="--min-count"):
+        main([str(tmp_path / "out"), str(notes), "--min-count", "5"])
+
+
+def test_a_pipeline_trains_with_the_built_vectors(built, corpus_dir, tmp_path):
+    corpus = str(corpus_dir / "target.spacy")
+    settings = [f"--components.ner.model.settings.{k}" for k in ("word_width", "word_hidden")]
+    model = train_few_steps(
+        "baseline.cfg", tmp_path / "trained", "--paths.train", corpus, "--paths.dev", corpus,
+        "--paths.vectors", str(built[0]), settings[0], str(SMALL_SETTINGS["word_width"]),
+        settings[1], str(SMALL_SETTINGS["word_hidden"]), "--training.max_steps", "10",
+    )
+    nlp = spacy.load(model)
+    table = nlp.vocab.vectors
+    assert table.shape == spacy.load(built[0]).vocab.vectors.shape
+    (embed,) = get_torch_module(nlp.get_pipe("ner").model).layers["word_embed"].values()
+    assert embed.project.weight.shape[1] == 8  # it reads the vectors
