@@ -91,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     skipped: List[str] = []
     pieces = token_pieces(read_texts(args.inputs, tokenizer, skipped), tokenizer)
     words, table = train_word2vec(pieces, args.width, args.window, args.min_count, args.epochs, args.seed)
+    args.output.mkdir(parents=True, exist_ok=True)  # spaCy's to_disk makes the last folder only
     vectors_pipeline(args.lang, words, table).to_disk(args.output)
     tokens = sum(len(piece) for piece in pieces)
     print(f"{len(words):,} vectors of width {args.width} from {tokens:,} tokens -> {args.output}")

@@ -34,8 +34,8 @@ def built(corpus_dir, tmp_path_factory):
         (notes / f"n{i}.txt").write_text(text, encoding="utf8")
     (notes / "bad.txt").write_bytes(b"caf\xe9 is not UTF-8")  # skipped, as annotate skips it
     assert "skipped 1 notes" in build(root / "a", corpus_dir / "target.spacy", notes).stdout
-    main([str(root / "b"), str(corpus_dir / "target.spacy"), str(notes), *OPTIONS])
-    return root / "a", root / "b"
+    main([str(root / "new" / "b"), str(corpus_dir / "target.spacy"), str(notes), *OPTIONS])
+    return root / "a", root / "new" / "b"
 
 
 def test_vectors_are_keyed_by_orth_and_the_same_in_every_process(built):
