@@ -223,16 +223,21 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         for batch in self._predict_batches(self.windows(docs)):
             outputs = self.model.predict(([w.span for _, w in batch], TARGET))
-            kept = [
-                [span for span in spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
-                 if window.keeps(window.span.start + span[0])]
-                for (_, window), path in zip(batch, best_tag_paths(outputs))
-            ]
+            kept = [self._kept_spans(window, path, names) for (_, window), path in zip(batch, best_tag_paths(outputs))]
             for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
                 offset = window.span.start
                 for (s, e, label), score in zip(spans, scores):
                     found[i].append((offset + s, offset + e, label, score))
         return [_without_overlaps(spans) for spans in found]
+
+    def _kept_spans(self, window: Window, path: List[int], names: List[str]) -> List[Tuple[int, int, str]]:
+        """The entities of a window's tag path that the window keeps. Most
+        windows of clinical text have none: an all-"O" path (tag id 0, see
+        make_tag_names) is skipped without turning its ids into tag strings."""
+        if not any(path):
+            return []
+        spans = spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
+        return [span for span in spans if window.keeps(window.span.start + span[0])]
 
     def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
         """Each entity's CRF probability in its window; None everywhere when

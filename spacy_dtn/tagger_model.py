@@ -549,16 +549,18 @@ def _word_forms(
     form (the ORTH of its first token, as int64: FormCache's key), and each
     token's form index."""
     distinct, first, inverse = numpy.unique(orths, return_index=True, return_inverse=True)
+    order = numpy.argsort(first)
+    ordered = distinct[order]  # the batch's ORTHs in order of first occurrence
+    strings = segments[0].doc.vocab.strings if len(distinct) else {}
     forms: Dict[str, int] = {}
+    # One comprehension over Python ints, no numpy access per ORTH: it runs
+    # for every distinct word of every batch.
+    ids = [forms.setdefault(_clip(strings[key], limit), len(forms)) for key in ordered.tolist()]
+    form_ids = numpy.array(ids, dtype="int64")
     form_of = numpy.zeros(len(distinct), dtype="int64")
-    keys: List[int] = []
-    if len(distinct):
-        strings = segments[0].doc.vocab.strings
-        for u in numpy.argsort(first):
-            form_of[u] = forms.setdefault(_clip(strings[int(distinct[u])], limit), len(forms))
-            if form_of[u] == len(keys):
-                keys.append(int(distinct[u]))
-    form_keys = numpy.array(keys, dtype="uint64").view("int64")
+    form_of[order] = form_ids
+    # Form ids count up in order of first occurrence: a form's first ORTH is its key.
+    form_keys = ordered[numpy.unique(form_ids, return_index=True)[1]].view("int64")
     return list(forms), form_keys, form_of[inverse.reshape(-1)]
 
 
