@@ -11,11 +11,12 @@ import torch
 from spacy.tokens import Span
 from spacy.training import Example
 from thinc.api import Adam, NumpyOps, fix_random_seed
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from benchmarks.speed import summary
 from spacy_dtn.plan import SOURCE, TARGET
 from spacy_dtn.pytorch_serving import FormCache
-from spacy_dtn.pytorch_tagger import HashEmbedding, gate_sums
+from spacy_dtn.pytorch_tagger import BiLSTM, HashEmbedding, PaddedRows, gate_sums, pack
 from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module, prediction_cache
 from conftest import entities, examples, make_nlp
 
@@ -177,8 +178,9 @@ def test_gates_are_read_without_the_cache_of_an_unfinished_stream(dtn):
 def test_gated_bilstm_mixes_real_positions_as_each_sequence_alone_would(dtn):
     """Both copies of a gated BiLSTM and its gate run on one packing; the mix
     at every real position is what each sequence gives alone, padding is zero,
-    and the gate read-out counts real positions only."""
-    module = get_torch_module(dtn[0].get_pipe("ner").model)
+    and the gate read-out counts real positions only (prediction: training
+    reads padded rows, test_bilstm_trains_on_padded_rows_as_on_the_packing)."""
+    module = get_torch_module(dtn[0].get_pipe("ner").model).eval()
     torch.manual_seed(0)
     lengths = torch.tensor([5, 2, 3])
     X = torch.randn(3, 6, module.layers["word_lstm"][TARGET].lstm.input_size)
@@ -195,6 +197,33 @@ def test_gated_bilstm_mixes_real_positions_as_each_sequence_alone_would(dtn):
     total, count = gate_sums(gates, None, mask)["word_lstm"]
     assert count == int(lengths.sum()) * mixed.shape[-1]
     assert total == pytest.approx(float(gates["word_lstm"].sum()))
+
+
+@pytest.mark.parametrize("final_states", [False, True])
+def test_bilstm_trains_on_padded_rows_as_on_the_packing(final_states: bool):
+    """Training reads padded rows (each direction a one-way LSTM, the backward
+    one over each row reversed within its length): the states at real
+    positions, the summaries and every weight's gradient are the packed ones."""
+    torch.manual_seed(0)
+    lstm = BiLSTM(7, 5).train()
+    X, lengths = torch.randn(4, 6, 7), torch.tensor([6, 1, 3, 5])
+    real = (torch.arange(6) < lengths.unsqueeze(1)).unsqueeze(2)
+    weighting = torch.randn(4, 10) if final_states else torch.randn(4, 6, 10)
+
+    def run(rows):
+        lstm.zero_grad()
+        out = lstm(rows, final_states=final_states)
+        if isinstance(out, PackedSequence):
+            out = pad_packed_sequence(out, batch_first=True, total_length=6)[0]
+        out = out if final_states else out * real  # what the CRF's mask does to padded positions
+        (out * weighting).sum().backward()
+        return out.detach(), {name: p.grad.clone() for name, p in lstm.named_parameters()}
+
+    packed, packed_grads = run(pack(X, lengths))
+    padded, padded_grads = run(PaddedRows(X, lengths))
+    torch.testing.assert_close(padded, packed, atol=1e-5, rtol=1e-4)
+    for name, grad in packed_grads.items():
+        torch.testing.assert_close(padded_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_training_drops_the_form_cache(dtn):
