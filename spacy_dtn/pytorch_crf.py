@@ -90,20 +90,19 @@ def viterbi_decode(
     lowest tag id, as torch's max does."""
     scores, trans, keep = (numpy.asarray(x.detach().cpu()) for x in (emissions, transitions, mask))
     batch, length, n_tags = scores.shape
-    rows, tags = numpy.arange(batch)[:, None], numpy.arange(n_tags)
+    rows, tags = numpy.arange(batch), numpy.arange(n_tags)
     score = numpy.asarray(start.detach().cpu()) + scores[:, 0]
-    # Padded steps point to themselves so backtracking passes through them.
-    backpointers = numpy.broadcast_to(tags, (length, batch, n_tags)).copy()
+    backpointers = numpy.empty((length, batch, n_tags), dtype="int64")
     for t in range(1, length):
         candidates = score[:, :, None] + trans
-        best = candidates.argmax(axis=1)
-        step = candidates[rows, best, tags] + scores[:, t]
-        score = numpy.where(keep[:, t, None], step, score)
-        backpointers[t][keep[:, t]] = best[keep[:, t]]
+        step = keep[:, t, None]
+        score = numpy.where(step, candidates.max(axis=1) + scores[:, t], score)
+        # Padded steps point to themselves so backtracking passes through them.
+        backpointers[t] = numpy.where(step, candidates.argmax(axis=1), tags)
     paths = numpy.empty((batch, length), dtype="int64")
     paths[:, -1] = (score + numpy.asarray(end.detach().cpu())).argmax(axis=1)
     for t in range(length - 1, 0, -1):
-        paths[:, t - 1] = backpointers[t, rows[:, 0], paths[:, t]]
+        paths[:, t - 1] = backpointers[t, rows, paths[:, t]]
     return [path[:n] for path, n in zip(paths.tolist(), keep.sum(axis=1).tolist())]
 
 
