@@ -66,6 +66,12 @@ def layer_copies(mode: str, tasks: Sequence[str]) -> Tuple[str, ...]:
     return tuple(sorted({name for task in tasks for name in copies_read(mode, task)}))
 
 
+def shared_copy_prefixes(plan: LayerPlan) -> Tuple[str, ...]:
+    """The parameter-name prefixes of the layers' shared copies (the ones
+    sequential transfer starts from the source model's weights)."""
+    return tuple(f"layers.{layer}.{SHARED}." for layer, mode in plan.items() if mode in (SHARED, GATED))
+
+
 def single_task(plan: LayerPlan) -> LayerPlan:
     """Without a source task a shared or gated layer would be one copy anyway."""
     return {layer: PRIVATE for layer in plan}

@@ -27,7 +27,7 @@ from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchWrapper_v3, get_torch
 from thinc.shims.pytorch import PyTorchShim
 from thinc.types import ArrayXd
 
-from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, single_task
+from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, shared_copy_prefixes, single_task
 from .pytorch_crf import CRFScores, crf_loss, viterbi_decode
 from .pytorch_serving import FormCache, quantized_copy
 from .pytorch_tagger import GATE_PARAMETERS, CharWordTagger, Constraints, GateSums, TransferTagger
@@ -123,12 +123,14 @@ class TaggerSettingsV2(TaggerSettings):
 @dataclass(frozen=True)
 class TransferSpec:
     """How the architecture shares its layers: the plan, how gates start, and
-    how fast they move (a multiple of the optimizer's learning rate)."""
+    how fast the gates and the shared copies move (multiples of the
+    optimizer's learning rate)."""
 
     plan: LayerPlan
     gate: str
     gate_bias: float
     gate_learn_rate_scale: float = 1.0
+    shared_learn_rate_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -148,15 +150,18 @@ def build_bilstm_transfer_tagger(
     gate: str = "dynamic",
     gate_bias: float = 2.0,
     gate_learn_rate_scale: float = 1.0,
+    shared_learn_rate_scale: float = 1.0,
 ) -> Model[TaggerInput, TaggerOutput]:
     """The character/word BiLSTM-CRF. `shared` layers are one copy for both
     tasks, `gated` ones a shared and a target-private copy mixed by a gate
     (DTN) that starts at sigmoid(gate_bias) shared and steps at
     gate_learn_rate_scale times the learning rate; the rest are private.
-    Trained without a source every layer is the target's own (the baseline
-    and the source model)."""
+    The shared copies (the source model's weights in sequential transfer)
+    step at shared_learn_rate_scale times it. Trained without a source every
+    layer is the target's own (the baseline and the source model)."""
     spec = TransferSpec(make_plan(shared=shared, gated=gated), gate, gate_bias,
-                        check_gate_learn_rate_scale(gate_learn_rate_scale))
+                        check_learn_rate_scale(gate_learn_rate_scale, "gate_learn_rate_scale"),
+                        check_learn_rate_scale(shared_learn_rate_scale, "shared_learn_rate_scale"))
     return build_transfer_model(None, _make_char_word_tagger, spec, attrs={SETTINGS_ATTR: settings})
 
 
@@ -220,12 +225,12 @@ def build_transfer_model(
     )
 
 
-def check_gate_learn_rate_scale(scale: float) -> float:
-    """The architecture's gate_learn_rate_scale, if it is a usable multiple."""
+def check_learn_rate_scale(scale: float, setting: str) -> float:
+    """The architecture's learning-rate multiple `setting`, if it is usable."""
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(
-            f"gate_learn_rate_scale = {scale} in the architecture: use a positive, finite multiple of the "
-            "learning rate (1 = the gates step as every other weight)."
+            f"{setting} = {scale} in the architecture: use a positive, finite multiple of the "
+            "learning rate (1 = these weights step as every other weight)."
         )
     return scale
 
@@ -672,8 +677,9 @@ def step_tagger_shim(shim: PyTorchShim, optimizer: Callable) -> None:
 def step_optimizer(model: Model, optimizer: Optimizer) -> None:
     """Model.finish_update, except that sublayers marked with LEARN_RATE_SCALE
     step at that fraction of the learning rate, the gates at the
-    architecture's gate_learn_rate_scale times it, and torch gradients are
-    dropped afterwards.
+    architecture's gate_learn_rate_scale times it, the shared copies at its
+    shared_learn_rate_scale times it, and torch gradients are dropped
+    afterwards.
 
     A pretrained transformer wants a learning rate ~50x below the BiLSTM-CRF
     trained from scratch, and gradient scaling (grad_factor) cannot give
@@ -696,10 +702,12 @@ def step_optimizer(model: Model, optimizer: Optimizer) -> None:
         node.id: ScaledOptimizer(optimizer, scales[node.id]) if node.id in scales else optimizer
         for node in model.walk()
     }
-    gate_scale = transfer_spec(model).gate_learn_rate_scale
-    if gate_scale != 1.0:
-        tagger = model.get_ref("torch").id
-        optimizers[tagger] = ScaledOptimizer(optimizers[tagger], gate_scale, GATE_PARAMETERS)
+    spec = transfer_spec(model)
+    tagger = model.get_ref("torch").id
+    for scale, prefixes in ((spec.gate_learn_rate_scale, GATE_PARAMETERS),
+                            (spec.shared_learn_rate_scale, shared_copy_prefixes(spec.plan))):
+        if scale != 1.0:
+            optimizers[tagger] = ScaledOptimizer(optimizers[tagger], scale, prefixes)
     for node in model.walk():
         for shim in node.shims:
             if isinstance(shim._model, TransferTagger):

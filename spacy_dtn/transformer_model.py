@@ -27,7 +27,7 @@ from .tagger_model import (
     TaggerOutput,
     TransferSpec,
     build_transfer_model,
-    check_gate_learn_rate_scale,
+    check_learn_rate_scale,
     transfer_spec,
 )
 
@@ -76,7 +76,7 @@ def build_transformer_transfer_tagger(
         )
 
     spec = TransferSpec(make_plan(shared=shared, gated=gated, layers=VECTOR_LAYERS), gate, gate_bias,
-                        check_gate_learn_rate_scale(gate_learn_rate_scale))
+                        check_learn_rate_scale(gate_learn_rate_scale, "gate_learn_rate_scale"))
     return build_transfer_model(features, make_module, spec)
 
 

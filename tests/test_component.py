@@ -1,6 +1,8 @@
 """The dtn_ner component: routing of source/target updates, sequential transfer
 from a source pipeline, serialization and multiprocessing."""
 
+from typing import List
+
 import pytest
 import spacy
 import torch
@@ -10,7 +12,7 @@ from conftest import CONFIGS, SMALL_SETTINGS, entities, examples, make_nlp, trai
 from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.pytorch_tagger import GATE_PARAMETERS
-from spacy_dtn.tagger_model import check_gate_learn_rate_scale, get_torch_module, initialize_for_loading
+from spacy_dtn.tagger_model import check_learn_rate_scale, get_torch_module, initialize_for_loading
 
 
 def snapshot(module, copy):
@@ -171,6 +173,30 @@ def test_gates_start_at_the_configured_bias(corpus_dir, gate):
     assert all(abs(gates[layer] - expected) < 1e-6 for layer in SHARABLE_LAYERS[:4])
 
 
+def one_adam_step(corpus_dir, source_corpus: str, architecture: dict) -> dict:
+    """Each tagger weight's change in one Adam step on a target and a source batch."""
+    fix_random_seed(0)
+    nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", **architecture})
+    both = examples(nlp, corpus_dir / "target.spacy", TARGET) + examples(nlp, corpus_dir / source_corpus, SOURCE)
+    nlp.initialize(lambda: both)
+    module = get_torch_module(nlp.get_pipe("ner").model)
+    before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
+    fix_random_seed(1)
+    nlp.update(both, sgd=Adam(0.001))
+    return {name: tensor - before[name] for name, tensor in module.state_dict().items()}
+
+
+def assert_scaled_steps(plain: dict, scaled: dict, names: List[str]) -> None:
+    """The named weights moved 10x as far (Adam's first step is the learning
+    rate times the gradient's sign), every other weight exactly as far."""
+    assert any(plain[name].abs().max() > 0 for name in names)
+    for name, step in plain.items():
+        if name in names:
+            torch.testing.assert_close(scaled[name], 10 * step, rtol=1e-3, atol=1e-6)
+        else:
+            assert torch.equal(scaled[name], step), name
+
+
 @pytest.mark.parametrize("gate,gated,source_corpus", [
     ("dynamic", SHARABLE_LAYERS[:4], "source.spacy"),
     ("scalar", SHARABLE_LAYERS[:4], "source.spacy"),
@@ -178,42 +204,37 @@ def test_gates_start_at_the_configured_bias(corpus_dir, gate):
     ("dynamic", SHARABLE_LAYERS, "target.spacy"),
 ])
 def test_gates_step_at_their_own_learning_rate(corpus_dir, gate, gated, source_corpus):
-    """One Adam step with gate_learn_rate_scale = 10 moves every gate parameter
-    10x as far as with 1 (Adam's first step is the learning rate times the
-    gradient's sign), and every other weight exactly as far."""
-    steps = {}
-    for scale in (1.0, 10.0):
-        fix_random_seed(0)
-        nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": list(gated),
-                        "gate": gate, "gate_learn_rate_scale": scale})
-        both = examples(nlp, corpus_dir / "target.spacy", TARGET) + examples(nlp, corpus_dir / source_corpus, SOURCE)
-        nlp.initialize(lambda: both)
-        module = get_torch_module(nlp.get_pipe("ner").model)
-        before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
-        fix_random_seed(1)
-        nlp.update(both, sgd=Adam(0.001))
-        steps[scale] = {name: tensor - before[name] for name, tensor in module.state_dict().items()}
+    """gate_learn_rate_scale = 10 moves every gate parameter 10x as far as 1."""
+    steps = {scale: one_adam_step(corpus_dir, source_corpus, {"gated": list(gated), "gate": gate,
+                                                               "gate_learn_rate_scale": scale})
+             for scale in (1.0, 10.0)}
     gates = [name for name in steps[1.0] if name.startswith(GATE_PARAMETERS)]
     assert {name.split(".")[1] for name in gates if name.startswith("gates.")} >= set(SHARABLE_LAYERS[:4])
     assert ("output" in gated) == any(name.startswith("crf_gate") for name in gates)
-    assert any(steps[1.0][name].abs().max() > 0 for name in gates)
-    for name, step in steps[1.0].items():
-        if name in gates:
-            torch.testing.assert_close(steps[10.0][name], 10 * step, rtol=1e-3, atol=1e-6)
-        else:
-            assert torch.equal(steps[10.0][name], step), name
+    assert_scaled_steps(steps[1.0], steps[10.0], gates)
 
 
-def test_gate_learn_rate_scale_must_be_positive():
-    with pytest.raises(ValueError, match="gate_learn_rate_scale = 0.0 in the architecture"):
-        make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["word_lstm"],
-                  "gate_learn_rate_scale": 0.0})
+def test_shared_copies_step_at_their_own_learning_rate(corpus_dir):
+    """shared_learn_rate_scale = 10 moves the shared copies of gated and shared
+    layers 10x as far as 1, and leaves the private copies and gates as they were."""
+    architecture = {"gated": ["char_embed", "word_lstm"], "shared": ["word_embed"]}
+    steps = {scale: one_adam_step(corpus_dir, "source.spacy", {**architecture, "shared_learn_rate_scale": scale})
+             for scale in (1.0, 10.0)}
+    shared = [name for name in steps[1.0] if ".shared." in name]
+    assert {name.split(".")[1] for name in shared} == {"char_embed", "word_lstm", "word_embed"}
+    assert_scaled_steps(steps[1.0], steps[10.0], shared)
+
+
+@pytest.mark.parametrize("setting", ["gate_learn_rate_scale", "shared_learn_rate_scale"])
+def test_learn_rate_scales_must_be_positive(setting):
+    with pytest.raises(ValueError, match=f"{setting} = 0.0 in the architecture"):
+        make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["word_lstm"], setting: 0.0})
 
 
 @pytest.mark.parametrize("scale", [-1.0, float("nan"), float("inf")])
-def test_gate_learn_rate_scale_must_be_finite(scale):
+def test_learn_rate_scales_must_be_finite(scale):
     with pytest.raises(ValueError, match=f"gate_learn_rate_scale = {scale} in the architecture"):
-        check_gate_learn_rate_scale(scale)
+        check_learn_rate_scale(scale, "gate_learn_rate_scale")
 
 
 def test_factory_default_is_the_tuned_dtn_config():
