@@ -177,3 +177,35 @@ def test_a_changed_source_config_trains_its_own_source(tmp_path, monkeypatch):
     config.write_text(text.replace("dropout = 0.5", "dropout = 0.3", 1), encoding="utf8")
     after = grid.source_model_path("dtn", pair)
     assert after != before and after.parent.parent == before.parent.parent
+
+
+def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
+    """The candidate's overrides reach `spacy train` on top of the grid's, the
+    record holds its dev F1 and dev gates, and a recorded check is not trained again."""
+    from benchmarks import dev_check
+
+    calls = []
+
+    def train(config, output, overrides):
+        calls.append(overrides)
+        saved_pipeline(output / "model-best", "dtn.cfg", ["Gene"], ["GENE"])
+        (output / "train.log").write_text(" 0  0  1.0  50.00  0.50\n 3  200  2.0  70.00  0.70\n", encoding="utf8")
+        return 12.3
+
+    scores = {"p": 0.5, "r": 0.7, "f": 0.6, "per_type": {}}
+    monkeypatch.setattr(dev_check, "WORK", tmp_path / "work")
+    monkeypatch.setattr(dev_check, "corpora", lambda pair, fraction, seed: {"dev": "dev", "test": "test"})
+    monkeypatch.setattr(dev_check, "system_run", lambda system, pair, paths, seed: ("dtn.cfg", {"system.seed": seed}))
+    monkeypatch.setattr(dev_check, "train_in_subprocess", train)
+    monkeypatch.setattr(dev_check, "evaluate", lambda model, corpus: {**scores, "f": 0.6 if corpus == "dev" else 0.8})
+    checks = tmp_path / "checks.jsonl"
+    extra = dev_check.parse_overrides(["components.ner.model.shared_learn_rate_scale=0.3"])
+    for _ in range(2):
+        dev_check.dev_check("slow_shared", "dtn_sequential", PAIR, 0.25, 1, extra, checks)
+    assert calls == [{"system.seed": 1, "components.ner.model.shared_learn_rate_scale": "0.3"}]
+    (record,) = srsly.read_jsonl(checks)
+    assert (record["dev_f1"], record["test_f1"]) == pytest.approx((0.6, 0.8))
+    assert (record["steps"], record["best_step"]) == (200, 200)
+    assert record["gates"] == GATES and record["overrides"] == extra
+    with pytest.raises(SystemExit, match="section.key=value"):
+        dev_check.parse_overrides(["learn_rate"])

@@ -1,0 +1,87 @@
+"""Dev checks of a candidate default: one grid system trained on one cell
+(pair, target fraction, seed) with extra config overrides, under the grid's
+budget rule and from the grid's source pipelines, recorded as a JSON line.
+
+Defaults are chosen on the dev sets of both shipped pairs (never on test): a
+choice reads `dev_f1`. `test_f1` is kept so that the setting finally chosen
+can be reported without training it again. The grid's own record of the same
+cell (benchmarks/results/quality.json) is the run without the overrides.
+
+    python -m benchmarks.dev_check --name shared_lr_0.3 --pair "BC5CDR->NCBI-disease" \\
+        --fraction 0.25 --seed 0 --set components.ner.model.shared_learn_rate_scale=0.3
+
+A check already recorded (same name, system, pair, fraction and seed) is skipped.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+if not __package__:  # run as a script: the package it belongs to must be importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spacy_dtn.gate_scores import saved_gates
+from spacy_dtn.runs import evaluate, log, logged_steps, train_in_subprocess
+
+from benchmarks.grid import PAIRS, RESULTS, WORK, pair_folder
+from benchmarks.run import GATED_SYSTEMS, OPTIONAL_SYSTEMS, SYSTEMS, corpora, system_run
+
+CHECKS = RESULTS / "dev_checks.jsonl"
+
+
+def parse_overrides(settings: List[str]) -> Dict[str, str]:
+    """`section.key=value` pairs, passed to `spacy train` as `--section.key value`."""
+    pairs = [setting.split("=", 1) for setting in settings]
+    bad = [setting for setting, pair in zip(settings, pairs) if len(pair) != 2 or not pair[0]]
+    if bad:
+        raise SystemExit(f"--set {bad[0]!r}: write it as section.key=value, e.g. training.optimizer.learn_rate=0.001")
+    return dict(pairs)
+
+
+def recorded(path: Path, key: Dict[str, object]) -> bool:
+    if not path.exists():
+        return False
+    records = [json.loads(line) for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+    return any(all(record.get(field) == value for field, value in key.items()) for record in records)
+
+
+def dev_check(name: str, system: str, pair: str, fraction: float, seed: int, extra: Dict[str, str],
+              path: Path = CHECKS) -> None:
+    key = {"name": name, "system": system, "pair": pair, "fraction": fraction, "seed": seed}
+    if recorded(path, key):
+        log(f"{name}: {pair} {fraction:.0%} seed {seed} {system} recorded earlier (skipped)")
+        return
+    paths = corpora(pair, fraction, seed)
+    config, overrides = system_run(system, pair, paths, seed)
+    output = WORK / "dev_checks" / name / pair_folder(pair) / f"{fraction}_{seed}" / system
+    log(f"{name}: {pair} {fraction:.0%} seed {seed} {system}: training with {extra}")
+    seconds = train_in_subprocess(config, output, {**overrides, **extra})
+    best = output / "model-best"
+    dev, test = evaluate(best, paths["dev"]), evaluate(best, paths["test"])
+    steps, best_step = logged_steps(output / "train.log")
+    record = {**key, "overrides": extra, "dev_f1": dev["f"], "test_f1": test["f"], "steps": steps,
+              "best_step": best_step, "train_seconds": round(seconds, 1),
+              "gates": saved_gates(best)[0] if system in GATED_SYSTEMS else {}}
+    with path.open("a", encoding="utf8") as lines:
+        lines.write(json.dumps(record) + "\n")
+    log(f"    dev F1 {dev['f']:.4f} ({steps} steps, best at {best_step}, {seconds:.0f} s)")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="the candidate's name (its records and output folder)")
+    parser.add_argument("--system", choices=SYSTEMS + OPTIONAL_SYSTEMS, default="dtn_sequential")
+    parser.add_argument("--pair", choices=list(PAIRS), required=True)
+    parser.add_argument("--fraction", type=float, required=True)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    args = parser.parse_args(argv)
+    extra = parse_overrides(args.set)
+    for seed in args.seeds:
+        dev_check(args.name, args.system, args.pair, args.fraction, seed, extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
