@@ -1,6 +1,9 @@
 """Dev checks of a candidate default: one grid system trained on one cell
 (pair, target fraction, seed) with extra config overrides, under the grid's
-budget rule and from the grid's source pipelines, recorded as a JSON line.
+budget rule and from the grid's source pipelines, recorded in
+results/dev_checks.json as a series of runs (spacy_dtn/runs.py: resumable; a
+check already recorded under the same name, overrides, system, pair,
+fraction and seed is skipped).
 
 Defaults are chosen on the dev sets of both shipped pairs (never on test): a
 choice reads `dev_f1`. `test_f1` is kept so that the setting finally chosen
@@ -8,12 +11,9 @@ can be reported without training it again. The grid's own record of the same
 cell (benchmarks/results/quality.json) is the run without the overrides.
 
     python -m benchmarks.dev_check --name shared_lr_0.3 --pair "BC5CDR->NCBI-disease" \\
-        --fraction 0.25 --seed 0 --set components.ner.model.shared_learn_rate_scale=0.3
-
-A check already recorded (same name, system, pair, fraction and seed) is skipped.
+        --fraction 0.25 --seeds 0 1 --set components.ner.model.shared_learn_rate_scale=0.3
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -22,12 +22,12 @@ if not __package__:  # run as a script: the package it belongs to must be import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spacy_dtn.gate_scores import saved_gates
-from spacy_dtn.runs import evaluate, log, logged_steps, train_in_subprocess
+from spacy_dtn.runs import Record, Run, Scores, run_all
 
 from benchmarks.grid import PAIRS, RESULTS, WORK, pair_folder
 from benchmarks.run import GATED_SYSTEMS, OPTIONAL_SYSTEMS, SYSTEMS, corpora, system_run
 
-CHECKS = RESULTS / "dev_checks.jsonl"
+CHECKS = RESULTS / "dev_checks.json"
 
 
 def parse_overrides(settings: List[str]) -> Dict[str, str]:
@@ -39,33 +39,25 @@ def parse_overrides(settings: List[str]) -> Dict[str, str]:
     return dict(pairs)
 
 
-def recorded(path: Path, key: Dict[str, object]) -> bool:
-    if not path.exists():
-        return False
-    records = [json.loads(line) for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
-    return any(all(record.get(field) == value for field, value in key.items()) for record in records)
-
-
-def dev_check(name: str, system: str, pair: str, fraction: float, seed: int, extra: Dict[str, str],
-              path: Path = CHECKS) -> None:
-    key = {"name": name, "system": system, "pair": pair, "fraction": fraction, "seed": seed}
-    if recorded(path, key):
-        log(f"{name}: {pair} {fraction:.0%} seed {seed} {system} recorded earlier (skipped)")
-        return
+def check_run(name: str, system: str, pair: str, fraction: float, seed: int, extra: Dict[str, str]) -> Run:
+    """The grid's run of the cell (benchmarks.run.system_run) with `extra` on top of its overrides."""
     paths = corpora(pair, fraction, seed)
-    config, overrides = system_run(system, pair, paths, seed)
-    output = WORK / "dev_checks" / name / pair_folder(pair) / f"{fraction}_{seed}" / system
-    log(f"{name}: {pair} {fraction:.0%} seed {seed} {system}: training with {extra}")
-    seconds = train_in_subprocess(config, output, {**overrides, **extra})
-    best = output / "model-best"
-    dev, test = evaluate(best, paths["dev"]), evaluate(best, paths["test"])
-    steps, best_step = logged_steps(output / "train.log")
-    record = {**key, "overrides": extra, "dev_f1": dev["f"], "test_f1": test["f"], "steps": steps,
-              "best_step": best_step, "train_seconds": round(seconds, 1),
-              "gates": saved_gates(best)[0] if system in GATED_SYSTEMS else {}}
-    with path.open("a", encoding="utf8") as lines:
-        lines.write(json.dumps(record) + "\n")
-    log(f"    dev F1 {dev['f']:.4f} ({steps} steps, best at {best_step}, {seconds:.0f} s)")
+
+    def prepare():
+        config, overrides = system_run(system, pair, paths, seed)
+        return config, {**overrides, **extra}
+
+    return Run(
+        {"name": name, "overrides": extra, "system": system, "pair": pair, "fraction": fraction, "seed": seed},
+        f"{name}: {pair} {fraction:.0%} seed {seed} {system} with {extra}",
+        WORK / "dev_checks" / name / pair_folder(pair) / f"{fraction}_{seed}" / system,
+        prepare, paths["dev"], paths["test"],
+    )
+
+
+def check_scores(run: Run, dev: Scores, test: Scores, seconds: float) -> Record:
+    return {"dev_f1": dev["f"], "test_f1": test["f"], "train_seconds": round(seconds, 1),
+            "gates": saved_gates(run.output / "model-best")[0] if run.key["system"] in GATED_SYSTEMS else {}}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -78,8 +70,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args(argv)
     extra = parse_overrides(args.set)
-    for seed in args.seeds:
-        dev_check(args.name, args.system, args.pair, args.fraction, seed, extra)
+    runs = [check_run(args.name, args.system, args.pair, args.fraction, seed, extra) for seed in args.seeds]
+    run_all(runs, CHECKS, check_scores)
     return 0
 
 

@@ -183,10 +183,11 @@ def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
     """The candidate's overrides reach `spacy train` on top of the grid's, the
     record holds its dev F1 and dev gates, and a recorded check is not trained again."""
     from benchmarks import dev_check
+    from spacy_dtn import runs
 
     calls = []
 
-    def train(config, output, overrides):
+    def train(config, output, overrides, use_gpu):
         calls.append(overrides)
         saved_pipeline(output / "model-best", "dtn.cfg", ["Gene"], ["GENE"])
         (output / "train.log").write_text(" 0  0  1.0  50.00  0.50\n 3  200  2.0  70.00  0.70\n", encoding="utf8")
@@ -196,14 +197,15 @@ def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
     monkeypatch.setattr(dev_check, "WORK", tmp_path / "work")
     monkeypatch.setattr(dev_check, "corpora", lambda pair, fraction, seed: {"dev": "dev", "test": "test"})
     monkeypatch.setattr(dev_check, "system_run", lambda system, pair, paths, seed: ("dtn.cfg", {"system.seed": seed}))
-    monkeypatch.setattr(dev_check, "train_in_subprocess", train)
-    monkeypatch.setattr(dev_check, "evaluate", lambda model, corpus: {**scores, "f": 0.6 if corpus == "dev" else 0.8})
-    checks = tmp_path / "checks.jsonl"
+    monkeypatch.setattr(runs, "train_in_subprocess", train)
+    monkeypatch.setattr(runs, "evaluate", lambda model, corpus: {**scores, "f": 0.6 if corpus == "dev" else 0.8})
+    checks = tmp_path / "checks.json"
     extra = dev_check.parse_overrides(["components.ner.model.shared_learn_rate_scale=0.3"])
     for _ in range(2):
-        dev_check.dev_check("slow_shared", "dtn_sequential", PAIR, 0.25, 1, extra, checks)
+        runs.run_all([dev_check.check_run("slow_shared", "dtn_sequential", PAIR, 0.25, 1, extra)], checks,
+                     dev_check.check_scores)
     assert calls == [{"system.seed": 1, "components.ner.model.shared_learn_rate_scale": "0.3"}]
-    (record,) = srsly.read_jsonl(checks)
+    (record,) = srsly.read_json(checks)
     assert (record["dev_f1"], record["test_f1"]) == pytest.approx((0.6, 0.8))
     assert (record["steps"], record["best_step"]) == (200, 200)
     assert record["gates"] == GATES and record["overrides"] == extra
