@@ -11,7 +11,8 @@ can be reported without training it again. The grid's own record of the same
 cell (benchmarks/results/quality.json) is the run without the overrides.
 
     python -m benchmarks.dev_check --name shared_lr_0.3 --pair "BC5CDR->NCBI-disease" \\
-        --fraction 0.25 --seeds 0 1 --set components.ner.model.shared_learn_rate_scale=0.3
+        --fraction 0.25 --seeds 0 1 --set components.ner.model.@architectures=spacy_dtn.BiLSTMTransferTagger.v2 \\
+        components.ner.model.shared_learn_rate_scale=0.3
 """
 import argparse
 import sys

@@ -150,15 +150,31 @@ def build_bilstm_transfer_tagger(
     gate: str = "dynamic",
     gate_bias: float = 2.0,
     gate_learn_rate_scale: float = 1.0,
-    shared_learn_rate_scale: float = 1.0,
 ) -> Model[TaggerInput, TaggerOutput]:
     """The character/word BiLSTM-CRF. `shared` layers are one copy for both
     tasks, `gated` ones a shared and a target-private copy mixed by a gate
     (DTN) that starts at sigmoid(gate_bias) shared and steps at
     gate_learn_rate_scale times the learning rate; the rest are private.
-    The shared copies (the source model's weights in sequential transfer)
-    step at shared_learn_rate_scale times it. Trained without a source every
-    layer is the target's own (the baseline and the source model)."""
+    Trained without a source every layer is the target's own (the baseline
+    and the source model)."""
+    return build_bilstm_transfer_tagger_v2(settings, shared, gated, gate, gate_bias, gate_learn_rate_scale)
+
+
+@registry.architectures("spacy_dtn.BiLSTMTransferTagger.v2")
+def build_bilstm_transfer_tagger_v2(
+    settings: TaggerSettings,
+    shared: List[str] = [],
+    gated: List[str] = [],
+    gate: str = "dynamic",
+    gate_bias: float = 2.0,
+    gate_learn_rate_scale: float = 1.0,
+    shared_learn_rate_scale: float = 1.0,
+) -> Model[TaggerInput, TaggerOutput]:
+    """v1, whose shared copies (the source model's weights in sequential
+    transfer) also step at shared_learn_rate_scale times the learning rate.
+    A new name, not a new v1 setting: spaCy writes every setting of the
+    function into a filled config, so the shipped v1 configs (and the
+    benchmark records keyed by their digest) stay as they are."""
     spec = TransferSpec(make_plan(shared=shared, gated=gated), gate, gate_bias,
                         check_learn_rate_scale(gate_learn_rate_scale, "gate_learn_rate_scale"),
                         check_learn_rate_scale(shared_learn_rate_scale, "shared_learn_rate_scale"))

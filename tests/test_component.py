@@ -218,7 +218,8 @@ def test_shared_copies_step_at_their_own_learning_rate(corpus_dir):
     """shared_learn_rate_scale = 10 moves the shared copies of gated and shared
     layers 10x as far as 1, and leaves the private copies and gates as they were."""
     architecture = {"gated": ["char_embed", "word_lstm"], "shared": ["word_embed"]}
-    steps = {scale: one_adam_step(corpus_dir, "source.spacy", {**architecture, "shared_learn_rate_scale": scale})
+    steps = {scale: one_adam_step(corpus_dir, "source.spacy", {**architecture, "shared_learn_rate_scale": scale,
+                                                               "@architectures": "spacy_dtn.BiLSTMTransferTagger.v2"})
              for scale in (1.0, 10.0)}
     shared = [name for name in steps[1.0] if ".shared." in name]
     assert {name.split(".")[1] for name in shared} == {"char_embed", "word_lstm", "word_embed"}
@@ -228,7 +229,7 @@ def test_shared_copies_step_at_their_own_learning_rate(corpus_dir):
 @pytest.mark.parametrize("setting", ["gate_learn_rate_scale", "shared_learn_rate_scale"])
 def test_learn_rate_scales_must_be_positive(setting):
     with pytest.raises(ValueError, match=f"{setting} = 0.0 in the architecture"):
-        make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["word_lstm"], setting: 0.0})
+        make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v2", "gated": ["word_lstm"], setting: 0.0})
 
 
 @pytest.mark.parametrize("scale", [-1.0, float("nan"), float("inf")])
