@@ -16,6 +16,11 @@ split the grid and pin one single-threaded runner to each core, e.g.
     OMP_NUM_THREADS=1 taskset -c 0 python -m benchmarks.run --pairs "BC5CDR->NCBI-disease" &
     OMP_NUM_THREADS=1 taskset -c 1 python -m benchmarks.run --pairs "BC2GM->BioNLP13PC" &
 
+or give both runners the same cells and one shard each (`--shard 1/2`, `--shard 2/2`):
+each trains every other planned run. Shards of one pair need its source
+pipelines trained already (a first run of the pair trains them), or both would
+train them at once.
+
 `--speed` measures inference and training speed, peak memory and model size.
 Run from the repository root: `python -m benchmarks.run` or `python benchmarks/run.py`.
 """
@@ -103,8 +108,10 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tup
     return config, {**sequential, "components.ner.model.shared": layers}
 
 
-def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems: List[str], schemes_at: List[float]) -> None:
-    """Train and score every system of every setting not in results/quality.json yet."""
+def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems: List[str], schemes_at: List[float],
+            shard: str = "1/1") -> None:
+    """Train and score every system of every setting not in results/quality.json yet
+    (this runner's shard of them: `runner_shard`)."""
     runs = []
     for pair, fraction, seed in itertools.product(pairs, fractions, seeds):
         paths = corpora(pair, fraction, seed)
@@ -113,7 +120,17 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
             same_labels = corpus_labels(paths["source_train"]) == corpus_labels(paths["train"])
             names += [scheme_name(s) for s in all_schemes(same_labels)]
         runs += [setting_run(pair, fraction, seed, name, paths) for name in names]
-    run_all(runs, RESULTS / "quality.json", quality_scores)
+    run_all(runner_shard(runs, shard), RESULTS / "quality.json", quality_scores)
+
+
+def runner_shard(runs: List[Run], shard: str) -> List[Run]:
+    """Runner k of n (`--shard k/n`, k from 1) takes every n-th planned run from
+    its k-th. The plan is the same for every runner given the same arguments,
+    so n runners, one per core, never train the same cell, whatever is done."""
+    k, _, n = shard.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise SystemExit(f"--shard {shard!r}: write it as k/n with 1 <= k <= n, e.g. --shard 2/2 on the second of two cores")
+    return list(runs[int(k) - 1 :: int(n)])
 
 
 def setting_run(pair: str, fraction: float, seed: int, system: str, paths: Dict[str, Path]) -> Run:
@@ -159,13 +176,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, help="the seeds (default 0 with --quick, else 0 1 2)")
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="without --quick: the pairs")
     parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="without --quick: the fractions")
+    parser.add_argument("--shard", default="1/1", help="k/n: train every n-th planned run from the k-th (one runner per core)")
     args = parser.parse_args(argv)
     pair, fraction, seed = QUICK
     schemes_at = scheme_fractions(args.schemes, args.quick)
     if args.quick:
-        quality([pair], [fraction], args.seeds or [seed], args.systems, schemes_at)
+        quality([pair], [fraction], args.seeds or [seed], args.systems, schemes_at, args.shard)
     else:
-        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, schemes_at)
+        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, schemes_at, args.shard)
     if args.speed:
         measure_speed(RESULTS / "quality.json", RESULTS / "speed.json")
     write_results(RESULTS, BENCH / "RESULTS.md")

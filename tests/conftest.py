@@ -11,7 +11,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import Adam
 
-from spacy_dtn.plan import GATE_SCORE_PREFIX, TARGET
+from spacy_dtn.plan import GATE_SCORE_PREFIX, SOURCE, TARGET
 from spacy_dtn.runs import train_in_subprocess
 from spacy_dtn.transfer_corpus import mark_task
 
@@ -134,6 +134,24 @@ def trained_target_nlp(corpus_dir: Path):
     for _ in range(30):
         nlp.update(target, sgd=optimizer)
     return nlp, [eg.reference.text for eg in target]
+
+
+def trained_two_task_nlp(corpus_dir: Path):
+    """A two-task DTN (every embedding and BiLSTM gated) trained on the toy
+    corpora until it predicts entities, and the target texts."""
+    nlp = make_nlp({
+        "@architectures": "spacy_dtn.BiLSTMTransferTagger.v1",
+        "gated": ["char_embed", "char_lstm", "word_embed", "word_lstm"],
+    })
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    train = target + examples(nlp, corpus_dir / "source.spacy", SOURCE)
+    nlp.initialize(lambda: train)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(train, sgd=optimizer)
+    texts = [eg.reference.text for eg in target]
+    texts += [" ".join(texts[i : i + 3]) for i in range(0, len(texts), 3)]  # windows of several lengths
+    return nlp, texts
 
 
 def entities(docs) -> List[List[Tuple[int, int, str]]]:

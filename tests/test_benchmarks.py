@@ -9,7 +9,7 @@ import srsly
 
 from benchmarks import grid
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
-from benchmarks.run import quality_scores, run_gates, scheme_fractions, setting_run
+from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run
 from conftest import GATES, saved_pipeline
 from benchmarks.write_results import latest, speed_table, summarize, targets_table, write_results
 from spacy_dtn.runs import config_digest, logged_steps
@@ -211,3 +211,13 @@ def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
     assert record["gates"] == GATES and record["overrides"] == extra
     with pytest.raises(SystemExit, match="section.key=value"):
         dev_check.parse_overrides(["learn_rate"])
+
+
+def test_shards_split_the_planned_runs_between_runners():
+    planned = list(range(7))
+    first, second = runner_shard(planned, "1/2"), runner_shard(planned, "2/2")
+    assert sorted(first + second) == planned and not set(first) & set(second)
+    assert runner_shard(planned, "1/1") == planned
+    for bad in ("0/2", "3/2", "2", "a/b"):
+        with pytest.raises(SystemExit, match="k/n"):
+            runner_shard(planned, bad)

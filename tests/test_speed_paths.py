@@ -18,7 +18,7 @@ from spacy_dtn.plan import SOURCE, TARGET
 from spacy_dtn.pytorch_serving import FormCache
 from spacy_dtn.pytorch_tagger import BiLSTM, HashEmbedding, PaddedRows, gate_sums, pack
 from spacy_dtn.tagger_model import SERVING_COPY, TaggerSettings, featurize, get_torch_module, prediction_cache
-from conftest import entities, examples, make_nlp
+from conftest import entities, examples, make_nlp, trained_two_task_nlp
 
 SETTINGS = TaggerSettings(char_rows=60, word_rows=500, max_word_length=6)
 SPELLING = TaggerSettings(char_rows=60, word_rows=500, max_word_length=6, word_features=("NORM", "PREFIX", "SUFFIX", "SHAPE"))
@@ -110,21 +110,7 @@ def test_word_features_are_checked(features):
 
 @pytest.fixture(scope="module")
 def dtn(corpus_dir):
-    """A two-task DTN (every embedding and BiLSTM gated) trained on the toy
-    corpora until it predicts entities, and the target texts."""
-    nlp = make_nlp({
-        "@architectures": "spacy_dtn.BiLSTMTransferTagger.v1",
-        "gated": ["char_embed", "char_lstm", "word_embed", "word_lstm"],
-    })
-    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
-    train = target + examples(nlp, corpus_dir / "source.spacy", SOURCE)
-    nlp.initialize(lambda: train)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(train, sgd=optimizer)
-    texts = [eg.reference.text for eg in target]
-    texts += [" ".join(texts[i : i + 3]) for i in range(0, len(texts), 3)]  # windows of several lengths
-    return nlp, texts
+    return trained_two_task_nlp(corpus_dir)
 
 
 def test_a_batch_predicts_what_docs_one_at_a_time_do(dtn):

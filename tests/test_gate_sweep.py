@@ -1,0 +1,24 @@
+"""benchmarks/gate_sweep.py: a held gate mixes its copies at the held value alone."""
+import torch
+
+from benchmarks.gate_sweep import held_gate
+from conftest import trained_two_task_nlp
+from spacy_dtn.plan import TARGET
+from spacy_dtn.tagger_model import get_torch_module
+
+
+def test_a_gate_held_at_one_reads_the_shared_copy_alone(corpus_dir):
+    nlp, texts = trained_two_task_nlp(corpus_dir)
+    ner = nlp.get_pipe("ner")
+    module = get_torch_module(ner.model)
+    docs = [nlp.make_doc(text) for text in texts]
+    learned = ner.predict(docs)
+    assert any(learned)
+    with held_gate(module.gates["word_lstm"], 1.0):
+        held = ner.predict(docs)
+        with torch.no_grad():
+            for weight in module.layers["word_lstm"][TARGET].parameters():
+                weight.add_(torch.randn_like(weight))
+        assert ner.predict(docs) == held  # the private copy no longer counts
+        assert ner.gate_values(docs)["word_lstm"] == 1.0
+    assert ner.predict(docs) != held  # released, the gate mixes the changed private copy back in
