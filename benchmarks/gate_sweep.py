@@ -5,7 +5,8 @@ gated layer's gate held at a constant (0: the target's private copy alone,
 A layer whose dev F1 hardly changes from 0 to 1 has a flat loss along its
 gate: training cannot choose the gate's value, so its read-out reports where
 the gate started, not a scheme the data chose (README, "What the gates say").
-Dev data only. Records go to results/gates/gate_sweep.json, one per model.
+Dev data only. Records go to results/gates/gate_sweep.json, one per model;
+`--table` prints them as a markdown table.
 
     python -m benchmarks.gate_sweep --dev benchmarks/work/corpus/BC5CDR-NCBI-disease/target_dev.spacy \\
         --models benchmarks/work/gates05/BC5CDR-NCBI-disease/0.1_0/model-best
@@ -27,6 +28,7 @@ from spacy.training import Example
 from torch import Tensor
 
 from spacy_dtn.pytorch_gates import Gate
+from spacy_dtn.tables import markdown_table
 from spacy_dtn.tagger_model import get_torch_module
 
 from benchmarks.grid import RESULTS
@@ -71,11 +73,29 @@ def sweep(model: Path, dev: Path) -> Dict[str, object]:
     }
 
 
+def sweep_table(records: Dict[str, Dict]) -> List[str]:
+    """One row per model: its dev F1, and per gated layer its mean dev gate as
+    trained and the spread of dev F1 (max - min, points) over the held values."""
+    layers = sorted({layer for record in records.values() for layer in record["gates"]})
+    rows = []
+    for model, record in records.items():
+        cells = []
+        for layer in layers:
+            held = record["dev_f1_with_gate_held_at"].get(layer)
+            cells.append(f"{record['gates'][layer]:.2f} / {100 * (max(held.values()) - min(held.values())):.1f}"
+                         if held else "–")
+        rows.append([model, f"{100 * record['dev_f1']:.2f}", *cells])
+    return markdown_table(["model", "dev F1", *(f"{layer}: gate / F1 spread" for layer in layers)], rows)
+
+
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", type=Path, required=True, help="the target's dev corpus (.spacy)")
-    parser.add_argument("--models", type=Path, nargs="+", required=True, help="trained DTN pipelines")
+    parser.add_argument("--dev", type=Path, help="the target's dev corpus (.spacy)")
+    parser.add_argument("--models", type=Path, nargs="*", default=[], help="trained DTN pipelines")
+    parser.add_argument("--table", action="store_true", help="print the recorded sweeps as a markdown table")
     args = parser.parse_args(argv)
+    if args.models and not args.dev:
+        parser.error("--models needs --dev, the target's dev corpus")
     torch.set_num_threads(1)
     for model in args.models:
         record = sweep(model, args.dev)
@@ -83,6 +103,8 @@ def main(argv: List[str]) -> None:
         records[str(model)] = record
         srsly.write_json(SWEEP, records)
         print(model, f"dev F1 {record['dev_f1']:.4f}", record["dev_f1_with_gate_held_at"], flush=True)
+    if args.table:
+        print("\n".join(sweep_table(srsly.read_json(SWEEP))))
 
 
 if __name__ == "__main__":
