@@ -7,6 +7,7 @@ improving) and dev-set model selection.
     python -m benchmarks.run --quick --systems dtn_trf   # the transformer DTN row (.[transformers])
     python -m benchmarks.run --quick --schemes --seeds 0 1 2   # the 10% setting over 3 seeds
     python -m benchmarks.run --fractions 0.1 --seeds 1 --no-schemes   # both pairs' 10% systems, seed 1
+    python -m benchmarks.run --fractions 0.1 --seeds 1 2 --no-schemes --systems scheme:word_embed+word_lstm   # one scheme, more seeds
 
 Every finished run is a record in benchmarks/results/quality.json and is
 skipped when the command is run again, so a long run can be resumed.
@@ -160,6 +161,17 @@ def run_gates(run: Run) -> Dict[str, float]:
     return saved_gates(run.output / "model-best")[0] if run.key["system"] in GATED_SYSTEMS else {}
 
 
+def system_name(name: str) -> str:
+    """A grid system, or one fixed scheme by its name (`scheme:none`, `scheme:char_embed+word_lstm`)."""
+    schemes = {scheme_name(shared) for shared in all_schemes(True)}
+    if name in SYSTEMS + OPTIONAL_SYSTEMS or name in schemes:
+        return name
+    raise argparse.ArgumentTypeError(
+        f"{name!r} is not a system: use one of {', '.join(SYSTEMS + OPTIONAL_SYSTEMS)}, or scheme: and the shared "
+        "layers joined by + in the order char_embed, char_lstm, word_embed, word_lstm, output (e.g. scheme:word_embed+word_lstm)"
+    )
+
+
 def scheme_fractions(schemes: Optional[bool], quick: bool) -> List[float]:
     """The fractions at which every fixed scheme is trained: the grid's by default, none with --quick."""
     return [SCHEME_FRACTION] if (not quick if schemes is None else schemes) else []
@@ -171,8 +183,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--schemes", action=argparse.BooleanOptionalAction, default=None,
                         help="train every fixed scheme at 10%% too (default: yes for the grid, no with --quick)")
     parser.add_argument("--speed", action="store_true", help="also measure speed, memory and size")
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS + OPTIONAL_SYSTEMS, default=SYSTEMS,
-                        help="systems to train (default: all but the transformer DTN)")
+    parser.add_argument("--systems", nargs="+", type=system_name, default=SYSTEMS,
+                        help="systems to train (default: all but the transformer DTN): "
+                             f"{', '.join(SYSTEMS + OPTIONAL_SYSTEMS)}, or one fixed scheme, e.g. scheme:word_embed+word_lstm")
     parser.add_argument("--seeds", nargs="+", type=int, help="the seeds (default 0 with --quick, else 0 1 2)")
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="without --quick: the pairs")
     parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="without --quick: the fractions")

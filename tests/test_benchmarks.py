@@ -1,5 +1,6 @@
 """The benchmarks package: its results writer on synthetic records, the records
 its runs write, and its entry point."""
+import argparse
 import dataclasses
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import srsly
 
 from benchmarks import grid
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
-from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run
+from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run, system_name
 from conftest import GATES, saved_pipeline
 from benchmarks.write_results import latest, speed_table, summarize, targets_table, write_results
 from spacy_dtn.runs import config_digest, logged_steps
@@ -221,3 +222,11 @@ def test_shards_split_the_planned_runs_between_runners():
     for bad in ("0/2", "3/2", "2", "a/b"):
         with pytest.raises(SystemExit, match="k/n"):
             runner_shard(planned, bad)
+
+
+def test_one_fixed_scheme_can_be_named_as_a_system():
+    assert system_name("scheme:word_embed+word_lstm") == "scheme:word_embed+word_lstm"
+    assert system_name("dtn_sequential") == "dtn_sequential"
+    for bad in ("scheme:word_lstm+word_embed", "scheme:tagger", "dtn"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not a system"):
+            system_name(bad)
