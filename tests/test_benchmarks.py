@@ -180,6 +180,28 @@ def test_a_changed_source_config_trains_its_own_source(tmp_path, monkeypatch):
     assert after != before and after.parent.parent == before.parent.parent
 
 
+def test_a_run_with_vectors_is_a_cell_of_its_own_and_every_system_reads_them(tmp_path, monkeypatch):
+    """With --vectors a run has its own key and folder (the records without
+    vectors stay valid), its source pipeline is another, and both our configs
+    and spaCy's read the table (spaCy's tok2vec only when told to)."""
+    from benchmarks import run as bench_run
+
+    monkeypatch.setattr(bench_run, "pair_vectors", lambda method, pair: tmp_path / method)
+    monkeypatch.setattr(bench_run, "source_model", lambda kind, pair, paths, vectors=None: grid.source_model_path(kind, pair, vectors))
+    paths = {"train": "train", "dev": "dev", "test": "test", "source_train": "source"}
+    plain, read = (setting_run(PAIR, 0.1, 0, "dtn_sequential", paths, vectors) for vectors in (None, "model2vec"))
+    assert plain.key["vectors"] is None and read.key == {**plain.key, "vectors": "model2vec"}
+    assert read.output.name == "dtn_sequential_model2vec" and plain.output.parent == read.output.parent
+    overrides = {system: bench_run.system_run(system, PAIR, paths, 0, "model2vec")[1]
+                 for system in ("dtn_sequential", "spacy_ner_transfer", "baseline")}
+    assert all(o["paths.vectors"] == tmp_path / "model2vec" for o in overrides.values())
+    assert overrides["spacy_ner_transfer"][next(iter(grid.SPACY_READS_VECTORS))] is True
+    assert not any(key in overrides["dtn_sequential"] for key in grid.SPACY_READS_VECTORS)
+    source = overrides["dtn_sequential"]["paths.source_model"]
+    assert source.parent.name.endswith("_model2vec") and source != grid.source_model_path("dtn", PAIR)
+    assert "paths.vectors" not in bench_run.system_run("baseline", PAIR, paths, 0)[1]
+
+
 def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
     """The candidate's overrides reach `spacy train` on top of the grid's, the
     record holds its dev F1 and dev gates, and a recorded check is not trained again."""
@@ -197,7 +219,7 @@ def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
     scores = {"p": 0.5, "r": 0.7, "f": 0.6, "per_type": {}}
     monkeypatch.setattr(dev_check, "WORK", tmp_path / "work")
     monkeypatch.setattr(dev_check, "corpora", lambda pair, fraction, seed: {"dev": "dev", "test": "test"})
-    monkeypatch.setattr(dev_check, "system_run", lambda system, pair, paths, seed: ("dtn.cfg", {"system.seed": seed}))
+    monkeypatch.setattr(dev_check, "system_run", lambda system, pair, paths, seed, vectors: ("dtn.cfg", {"system.seed": seed}))
     monkeypatch.setattr(runs, "train_in_subprocess", train)
     monkeypatch.setattr(runs, "evaluate", lambda model, corpus: {**scores, "f": 0.6 if corpus == "dev" else 0.8})
     checks = tmp_path / "checks.json"
