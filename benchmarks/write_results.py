@@ -16,11 +16,17 @@ MAIN_SYSTEMS = ["dtn_sequential", "dtn_joint", "spacy_ner_transfer", "baseline",
 DPI = 90
 
 
+def shown_system(record: Dict) -> str:
+    """A record's system as the tables name it: runs with static vectors are a
+    system of their own (`baseline+model2vec`), never averaged with the runs without."""
+    return record["system"] + (f"+{record['vectors']}" if record.get("vectors") else "")
+
+
 def summarize(records: Iterable[Dict]) -> List[Dict]:
     """Mean and standard deviation over seeds per (pair, fraction, system)."""
     groups: Dict[tuple, List[Dict]] = {}
     for r in records:
-        groups.setdefault((r["pair"], r["fraction"], r["system"]), []).append(r)
+        groups.setdefault((r["pair"], r["fraction"], shown_system(r)), []).append(r)
     rows = []
     for (pair, fraction, system), runs in sorted(groups.items()):
         f1s = [r["test_f1"] for r in runs]
@@ -193,7 +199,7 @@ def latest(records: List[Dict]) -> List[Dict]:
     again since its config changed drops out rather than enter a mean or
     stand for its system (a cell's `seeds` then says how many are left).
     An earlier rule's records are history and are kept as they are."""
-    runs = {(r["pair"], r["fraction"], r["system"], r["seed"], r.get("budget")): r for r in records}
+    runs = {(r["pair"], r["fraction"], r["system"], r["seed"], r.get("budget"), r.get("vectors")): r for r in records}
     current = {system: config_digest(system_config(system)) for system in {r["system"] for r in runs.values()}}
     return [r for r in runs.values() if r.get("budget") != BUDGET or r.get("config") == current[r["system"]]]
 

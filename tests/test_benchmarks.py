@@ -102,6 +102,12 @@ def test_a_run_record_is_what_the_writer_reads(tmp_path):
     assert (row["pair"], row["fraction"], row["system"], row["seeds"]) == (PAIR, 0.1, "baseline", 2)
     assert abs(row["test_f1"] - 0.7) < 1e-9 and abs(row["per_type"]["Gene"] - 0.6) < 1e-9
     assert records[0]["gates"] == {}  # the baseline has no gates
+    with_vectors = setting_run(PAIR, 0.1, 0, "baseline", paths, "model2vec")
+    records.append({**with_vectors.key, **quality_scores(with_vectors, scores, {**scores, "f": 0.1}, 1.0)})
+    kept = latest(records)
+    assert len(kept) == 3  # the run with vectors replaces no run without them
+    assert [(r["system"], r["seeds"], round(r["test_f1"], 6)) for r in summarize(kept)] == [
+        ("baseline", 2, 0.7), ("baseline+model2vec", 1, 0.1)]
 
 
 def test_a_dtn_record_holds_its_dev_gates(tmp_path):
