@@ -89,11 +89,13 @@ def pair_vectors(method: str, pair: str) -> Path:
     return output
 
 
-def vectors_overrides(kind: str, pair: str, vectors: Optional[str]) -> Dict[str, object]:
-    """What a training of a kind ("spacy" or ours) sets to read the pair's vectors; nothing without them."""
+def vectors_overrides(pair: str, vectors: Optional[str], builds_spacy_tok2vec: bool) -> Dict[str, object]:
+    """What a training sets to read the pair's vectors (nothing without them): the
+    table, and where the config builds a spaCy tok2vec (not sources it), the flag
+    that makes it read the table; a sourced tok2vec reads it as its source did."""
     if not vectors:
         return {}
-    return {"paths.vectors": pair_vectors(vectors, pair), **(SPACY_READS_VECTORS if kind == "spacy" else {})}
+    return {"paths.vectors": pair_vectors(vectors, pair), **(SPACY_READS_VECTORS if builds_spacy_tok2vec else {})}
 
 
 def source_model(kind: str, pair: str, paths: Dict[str, Path], vectors: Optional[str] = None) -> Path:
@@ -103,7 +105,7 @@ def source_model(kind: str, pair: str, paths: Dict[str, Path], vectors: Optional
         log(f"training {kind} source model for {pair}, seed {SOURCE_SEED}, vectors {vectors}")
         train_in_subprocess(SOURCE_CONFIGS[kind], output.parent, {
             "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": SOURCE_SEED, **BUDGET_OVERRIDES,
-            **vectors_overrides(kind, pair, vectors),
+            **vectors_overrides(pair, vectors, builds_spacy_tok2vec=kind == "spacy"),
         })
     return output
 
@@ -113,9 +115,8 @@ def system_run(system: str, pair: str, paths: Dict[str, Path], seed: int,
     """(config, overrides) of one target training under the shared budget rule,
     reading the pair's vectors of a method when `vectors` names one."""
     config = system_config(system)
-    kind = "spacy" if system.startswith("spacy_") else "dtn"
     common = {"paths.train": paths["train"], "paths.dev": paths["dev"], "system.seed": seed, **BUDGET_OVERRIDES,
-              **vectors_overrides(kind, pair, vectors)}
+              **vectors_overrides(pair, vectors, builds_spacy_tok2vec=system == "spacy_ner_target")}
     if system in ("spacy_ner_target", "baseline"):
         return config, common
     if system == "spacy_ner_transfer":

@@ -4,8 +4,10 @@ import argparse
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import spacy
 import srsly
 
 from benchmarks import grid
@@ -198,11 +200,16 @@ def test_a_run_with_vectors_is_a_cell_of_its_own_and_every_system_reads_them(tmp
     plain, read = (setting_run(PAIR, 0.1, 0, "dtn_sequential", paths, vectors) for vectors in (None, "model2vec"))
     assert plain.key["vectors"] is None and read.key == {**plain.key, "vectors": "model2vec"}
     assert read.output.name == "dtn_sequential_model2vec" and plain.output.parent == read.output.parent
-    overrides = {system: bench_run.system_run(system, PAIR, paths, 0, "model2vec")[1]
-                 for system in ("dtn_sequential", "spacy_ner_transfer", "baseline")}
+    trainings = {system: bench_run.system_run(system, PAIR, paths, 0, "model2vec")
+                 for system in ("dtn_sequential", "spacy_ner_transfer", "spacy_ner_target", "baseline")}
+    for config, settings in trainings.values():  # each override names a setting its config has
+        spacy.util.load_config(config, overrides={k: str(v) if isinstance(v, Path) else v for k, v in settings.items()})
+    overrides = {system: settings for system, (_, settings) in trainings.items()}
     assert all(o["paths.vectors"] == tmp_path / "model2vec" for o in overrides.values())
-    assert overrides["spacy_ner_transfer"][next(iter(grid.SPACY_READS_VECTORS))] is True
-    assert not any(key in overrides["dtn_sequential"] for key in grid.SPACY_READS_VECTORS)
+    flag = next(iter(grid.SPACY_READS_VECTORS))
+    assert overrides["spacy_ner_target"][flag] is True
+    # the transfer config sources its tok2vec, which has no such setting to override
+    assert not any(flag in overrides[system] for system in ("spacy_ner_transfer", "dtn_sequential", "baseline"))
     source = overrides["dtn_sequential"]["paths.source_model"]
     assert source.parent.name.endswith("_model2vec") and source != grid.source_model_path("dtn", PAIR)
     assert "paths.vectors" not in bench_run.system_run("baseline", PAIR, paths, 0)[1]
