@@ -40,6 +40,8 @@ from .transformer_model import packaged_transformer
 
 # gensim treats longer "sentences" as several; a note is cut into pieces of this many tokens.
 PIECE_TOKENS = 1000
+# word2vec needs a word a few times to learn it; a distilled vector needs it once.
+DEFAULT_MIN_COUNTS = {"word2vec": 2, "model2vec": 1}
 
 
 def read_texts(paths: Iterable[Path], nlp: Language, skipped: List[str]) -> Iterator[str]:
@@ -76,9 +78,10 @@ def train_word2vec(
     model = models.Word2Vec(
         vector_size=width, window=window, min_count=min_count, epochs=epochs, sg=1, seed=seed, workers=1
     )
-    frequent_words(pieces, min_count)  # says what to do when no word is frequent enough
     model.build_vocab(pieces)
     words = list(model.wv.index_to_key)
+    if not words:
+        raise too_little_text(min_count)
     model.train(pieces, total_examples=model.corpus_count, epochs=model.epochs)
     return words, numpy.asarray(model.wv.vectors, dtype="float32")
 
@@ -99,8 +102,12 @@ def frequent_words(pieces: List[List[str]], min_count: int) -> List[str]:
     counts = Counter(word for piece in pieces for word in piece)
     words = [word for word, count in counts.most_common() if count >= min_count]
     if not words:
-        raise ValueError(f"No word occurs {min_count} times in the input: pass more text or a lower --min-count.")
+        raise too_little_text(min_count)
     return words
+
+
+def too_little_text(min_count: int) -> ValueError:
+    return ValueError(f"No word occurs {min_count} times in the input: pass more text or a lower --min-count.")
 
 
 def vectors_pipeline(lang: str, words: List[str], table: numpy.ndarray) -> Language:
@@ -116,11 +123,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     tokenizer = spacy.blank(args.lang)
     skipped: List[str] = []
     pieces = token_pieces(read_texts(args.inputs, tokenizer, skipped), tokenizer)
+    min_count = DEFAULT_MIN_COUNTS[args.method] if args.min_count is None else args.min_count
     if args.method == "model2vec":
-        words = frequent_words(pieces, args.min_count or 1)
+        words = frequent_words(pieces, min_count)
         table = distil_vectors(words, args.width, args.transformer or packaged_transformer())
     else:
-        words, table = train_word2vec(pieces, args.width, args.window, args.min_count or 2, args.epochs, args.seed)
+        words, table = train_word2vec(pieces, args.width, args.window, min_count, args.epochs, args.seed)
     args.output.mkdir(parents=True, exist_ok=True)  # spaCy's to_disk makes the last folder only
     vectors_pipeline(args.lang, words, table).to_disk(args.output)
     tokens = sum(len(piece) for piece in pieces)
