@@ -25,7 +25,7 @@ if not __package__:  # run as a script: the package it belongs to must be import
 from spacy_dtn.gate_scores import saved_gates
 from spacy_dtn.runs import Record, Run, Scores, run_all
 
-from benchmarks.grid import PAIRS, RESULTS, VECTOR_METHODS, WORK, pair_folder
+from benchmarks.grid import PAIRS, RESULTS, VECTOR_METHODS, WORK, pair_folder, vectors_folder
 from benchmarks.run import GATED_SYSTEMS, OPTIONAL_SYSTEMS, SYSTEMS, corpora, system_run
 
 CHECKS = RESULTS / "dev_checks.json"
@@ -53,7 +53,7 @@ def check_run(name: str, system: str, pair: str, fraction: float, seed: int, ext
         {"name": name, "overrides": extra, "system": system, "pair": pair, "fraction": fraction, "seed": seed,
          "vectors": vectors},
         f"{name}: {pair} {fraction:.0%} seed {seed} {system} with {extra}",
-        WORK / "dev_checks" / name / pair_folder(pair) / f"{fraction}_{seed}" / system,
+        WORK / "dev_checks" / name / pair_folder(pair) / f"{fraction}_{seed}" / vectors_folder(system, vectors),
         prepare, paths["dev"], paths["test"],
     )
 

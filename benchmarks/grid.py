@@ -90,8 +90,13 @@ def source_model_path(kind: str, pair: str, vectors: Optional[str] = None) -> Pa
     reused that the targets' configs may no longer fit. It names the vectors
     method too, when the source reads vectors."""
     digest = config_digest(SOURCE_CONFIGS[kind])
-    method = f"_{vectors}" if vectors else ""
-    return WORK / "source" / BUDGET / f"{kind}_{pair_folder(pair)}_{SOURCE_SEED}_{digest}{method}" / "model-best"
+    return WORK / "source" / BUDGET / vectors_folder(f"{kind}_{pair_folder(pair)}_{SOURCE_SEED}_{digest}", vectors) / "model-best"
+
+
+def vectors_folder(name: str, vectors: Optional[str]) -> str:
+    """A training's folder name, with the vectors method it reads when it reads one,
+    so runs with and without vectors never write over each other."""
+    return f"{name}_{vectors}" if vectors else name
 
 
 def vectors_path(method: str, pair: str) -> Path:

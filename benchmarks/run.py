@@ -43,7 +43,7 @@ from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
                    SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, SPACY_READS_VECTORS, VECTOR_METHODS, WORK, corpus_paths,
-                   pair_folder, source_model_path, system_config, vectors_path)
+                   pair_folder, source_model_path, system_config, vectors_folder, vectors_path)
 from benchmarks.speed import measure_speed
 from benchmarks.write_results import write_results
 
@@ -167,7 +167,7 @@ def setting_run(pair: str, fraction: float, seed: int, system: str, paths: Dict[
         {"pair": pair, "fraction": fraction, "system": system, "seed": seed, "budget": BUDGET,
          "config": config_digest(system_config(system)), "vectors": vectors},
         f"{pair} {fraction:.0%} seed {seed} {system}" + (f" with {vectors} vectors" if vectors else ""),
-        WORK / "target" / BUDGET / pair_folder(pair) / f"{fraction}_{seed}" / (folder_name(system) + (f"_{vectors}" if vectors else "")),
+        WORK / "target" / BUDGET / pair_folder(pair) / f"{fraction}_{seed}" / vectors_folder(folder_name(system), vectors),
         lambda: system_run(system, pair, paths, seed, vectors),
         paths["dev"], paths["test"],
     )

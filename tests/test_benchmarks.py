@@ -247,6 +247,8 @@ def test_a_dev_check_trains_with_its_overrides_once(tmp_path, monkeypatch):
     assert record["gates"] == GATES and record["overrides"] == extra
     with pytest.raises(SystemExit, match="section.key=value"):
         dev_check.parse_overrides(["learn_rate"])
+    with_vectors = dev_check.check_run("slow_shared", "dtn_sequential", PAIR, 0.25, 1, extra, "model2vec")
+    assert with_vectors.output.name == "dtn_sequential_model2vec"  # beside the run without, not over it
 
 
 def test_shards_split_the_planned_runs_between_runners():
