@@ -39,6 +39,7 @@ from .tagger_model import (
     set_tags,
     step_optimizer,
     tagging_loss,
+    torch_params_in_use,
     uncached_prediction,
 )
 from .transfer_corpus import example_task
@@ -310,6 +311,12 @@ class DynamicTransferNER(TrainablePipe):
 
     def finish_update(self, sgd: Optimizer) -> None:
         step_optimizer(self.model, sgd)
+
+    def use_params(self, params: dict) -> Iterator[None]:
+        """TrainablePipe.use_params, for the torch weights too (a generator,
+        not a context manager: Language.use_params steps it itself)."""
+        with self.model.use_params(params), torch_params_in_use(self.model, params):
+            yield
 
     def get_loss(self, examples: Iterable[Example], scores: TaggerOutput) -> Tuple[float, Tuple]:
         segments, gold = self._gold_segments(list(examples), TARGET)

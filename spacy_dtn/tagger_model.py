@@ -397,6 +397,28 @@ def _forward(model: Model, X: TaggerInput, is_train: bool) -> Tuple[TaggerOutput
 
 
 @contextmanager
+def torch_params_in_use(model: Model, params: Mapping) -> Iterator[None]:
+    """Within the block, the torch modules' weights are those in `params` (an
+    optimizer's averages: `use_averages = true`), keyed as the optimiser
+    steps them, (shim id, parameter name); after it, the trained weights
+    again. Thinc's PyTorchShim.use_params looks them up under other keys and
+    finds none, so without this spaCy would evaluate and save the last step's
+    weights, not the averages it was asked for."""
+    swapped = []
+    try:
+        for shim in _torch_shims(model):
+            for name, param in shim._model.named_parameters():
+                average = params.get((shim.id, name))
+                if average is not None:
+                    swapped.append((param, param.data))
+                    param.data = xp2torch(average, device=param.device).clone()
+        yield
+    finally:
+        for param, trained in swapped:
+            param.data = trained
+
+
+@contextmanager
 def prediction_cache(model: Model) -> Iterator[None]:
     """Within the block, predictions of a character-level tagger look up the
     character summaries of word forms seen earlier in the block instead of

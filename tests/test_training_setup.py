@@ -1,5 +1,6 @@
 """Training set-up errors that must stop `spacy train` before the first update
-(in `init_nlp`, which `spacy train` runs first), and seeded determinism.
+(in `init_nlp`, which `spacy train` runs first), seeded determinism, and the
+averaged weights spaCy evaluates and saves with `use_averages = true`.
 
 The configs are the shipped ones with the small test settings, run in-process
 through spaCy's own `init_nlp` and `train`.
@@ -8,6 +9,7 @@ import io
 import warnings
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 import torch
@@ -15,6 +17,7 @@ from spacy.tokens import DocBin
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train
 from spacy.util import load_config, registry
+from thinc.api import Adam
 
 from spacy_dtn.corpus_checks import DevCorpusError
 from spacy_dtn.plan import SOURCE, TARGET
@@ -188,3 +191,32 @@ def test_same_seed_gives_the_same_scores_and_weights(corpus_dir):
     # ...and the check can tell: the seed decides the weights.
     first, other = (weights(init_nlp(seeded_config(corpus_dir, seed))) for seed in (3, 4))
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+# ---------------------------------------------------------------- averaged weights
+
+
+def test_use_averages_evaluates_and_saves_the_averaged_torch_weights(corpus_dir):
+    """With `use_averages = true` spaCy evaluates and saves inside
+    `nlp.use_params(optimizer.averages)`: the torch weights must be the
+    averages there, and the trained ones again after."""
+    nlp = make_nlp({"@architectures": "spacy_dtn.HierarchicalTagger.v1"})
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.initialize(lambda: target)
+    optimizer = Adam(0.01, use_averages=True)
+    for _ in range(5):
+        nlp.update(target, sgd=optimizer)
+    module = get_torch_module(nlp.get_pipe("ner").model)
+    shim_id = nlp.get_pipe("ner").model.get_ref("torch").shims[0].id
+    trained = weights(nlp)
+    with nlp.use_params(optimizer.averages):
+        averaged = weights(nlp)
+        saved = nlp.to_bytes()
+    for name, param in module.named_parameters():
+        assert numpy.array_equal(averaged[name].numpy(), optimizer.averages[(shim_id, name)])
+        assert torch.equal(param.data, trained[name])
+    assert not all(torch.equal(averaged[k], trained[k]) for k in trained)
+    loaded = spacy.blank("en")
+    loaded.add_pipe("dtn_ner", name="ner", config={"model": {"@architectures": "spacy_dtn.HierarchicalTagger.v1", "settings": SMALL_SETTINGS}})
+    loaded.from_bytes(saved)
+    assert all(torch.equal(weights(loaded)[k], averaged[k]) for k in averaged)
