@@ -13,7 +13,7 @@ label -> target label); a label the map names is matched by the map only.
 The rows are only initialised: the target trains them freely. Featurizer
 weights (a transformer) are one copy for both tasks and are taken over whole.
 """
-from typing import Dict, Mapping, Sequence
+from typing import Dict, Mapping, Sequence, Set
 
 import torch
 from thinc.api import Model
@@ -66,6 +66,7 @@ def copy_source_weights(
     if output_rows and TARGET in tagger.layers["output"]:
         copy_output_rows(tagger.layers["output"][TARGET], source.layers["output"][TARGET], output_rows)
     if model.has_ref("features"):
+        check_same_transformer(model.get_ref("features"), source_model.get_ref("features"), source_path, component)
         try:
             model.get_ref("features").from_bytes(source_model.get_ref("features").to_bytes())
         except ValueError as err:
@@ -85,6 +86,26 @@ def check_same_word_features(model: Model, source_model: Model, source_path: str
             f"this tagger {list(ours.word_features)}: set the same `word_features` in both configs' "
             "[...model.settings] and retrain the source."
         )
+
+
+def check_same_transformer(features: Model, source_features: Model, source_path: str, component: str) -> None:
+    """The source's transformer is taken over whole, with its own model config:
+    loaded into a tagger configured with another depth (`num_hidden_layers`) or
+    model, it would replace it silently, and the target's config would describe
+    a transformer it does not have. Say so instead."""
+    ours, theirs = _transformer_weight_names(features), _transformer_weight_names(source_features)
+    if ours != theirs:
+        missing, extra = sorted(ours - theirs), sorted(theirs - ours)
+        raise ValueError(
+            f"The transformer of the source pipeline {source_path} is not the one this tagger is "
+            f"configured with. Weights only this tagger has: {len(missing)} {missing[:2]}; only the source "
+            f"has: {len(extra)} {extra[:2]}. Train the source with the same "
+            f"[components.{component}.model.tok2vec] (name and transformer_config, e.g. num_hidden_layers)."
+        )
+
+
+def _transformer_weight_names(features: Model) -> Set[str]:
+    return {name for node in features.walk() for shim in node.shims for name, _ in shim._model.named_parameters()}
 
 
 def common_tag_rows(

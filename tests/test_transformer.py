@@ -119,6 +119,19 @@ def test_the_transformer_can_keep_only_its_first_layers(corpus_dir):
     assert all(torch.equal(first[k], full[k]) for k in first)
 
 
+def test_a_source_transformer_of_another_depth_is_an_error_not_a_silent_swap(corpus_dir, trf_source):
+    """The source's transformer is taken over whole: from a source of the
+    configs' depth into a tagger configured with 3 layers it would replace the
+    3 silently. It must say what differs and how to fix it."""
+    nlp = small_trf_nlp(corpus_dir)
+    config = nlp.config.copy()
+    config["components"]["ner"]["model"]["tok2vec"]["transformer_config"]["num_hidden_layers"] = 3
+    nlp = spacy.blank("en").from_config(config)
+    examples = load_examples(nlp, corpus_dir / "target.spacy", TARGET)
+    with pytest.raises(ValueError, match=r"only the source has: \d+ \['encoder\.layer\.3\..*num_hidden_layers"):
+        nlp.get_pipe("ner").initialize(lambda: examples, nlp=nlp, source_model=str(trf_source))
+
+
 @pytest.mark.parametrize("scale", [0.0, 0.02])
 def test_transformer_learns_at_its_fraction_of_the_learning_rate(corpus_dir, scale):
     """scale 0 freezes the transformer while the layers above still learn;
