@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
+from spacy.tokens import DocBin
+from spacy.training import Example
 
 from benchmarks import grid
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
@@ -267,3 +269,25 @@ def test_one_fixed_scheme_can_be_named_as_a_system():
     for bad in ("scheme:word_lstm+word_embed", "scheme:tagger", "dtn"):
         with pytest.raises(argparse.ArgumentTypeError, match="not a system"):
             system_name(bad)
+
+
+def test_int8_f1_scores_each_pipeline_in_float_and_in_int8_on_dev_and_test(target_model, corpus_dir, tmp_path, monkeypatch):
+    """benchmarks/int8_f1.py: one row per pipeline and precision, each loaded
+    with `quantize` as the row says, scored as spaCy's scorer scores it."""
+    from benchmarks import int8_f1
+
+    for split in ("dev", "test"):
+        (tmp_path / f"target_{split}.spacy").write_bytes((corpus_dir / "target.spacy").read_bytes())
+    monkeypatch.setattr(int8_f1, "CORPUS", tmp_path)
+    loaded = []
+    load = spacy.load
+    monkeypatch.setattr(int8_f1.spacy, "load", lambda path, config: loaded.append(config) or load(path, config=config))
+    int8_f1.main(str(tmp_path / "rows.json"), [str(target_model)])
+    rows = srsly.read_json(tmp_path / "rows.json")
+    assert [row["quantize"] for row in rows] == [False, True]
+    assert [config["components"]["ner"]["quantize"] for config in loaded] == [False, True]
+    nlp = load(target_model)  # spacy.load is the recording one here
+    examples = [Example(nlp.make_doc(d.text), d) for d in DocBin().from_disk(corpus_dir / "target.spacy").get_docs(nlp.vocab)]
+    float_f1 = round(nlp.evaluate(examples)["ents_f"] * 100, 2)
+    assert rows[0]["dev_f1"] == rows[0]["test_f1"] == float_f1 > 0
+    assert rows[1]["dev_f1"] == rows[1]["test_f1"]
