@@ -21,7 +21,7 @@ from thinc.api import Model
 from .plan import PRIVATE, SHARED, SOURCE, TARGET
 from .pytorch_tagger import OutputLayer, TransferTagger
 from .tag_scheme import OUTSIDE, make_tag_names
-from .tagger_model import SETTINGS_ATTR, get_torch_module
+from .tagger_model import SETTINGS_ATTR, get_torch_module, torch_shims
 
 # Target tag index -> source tag index, for the tags the two tasks have in common.
 RowMap = Dict[int, int]
@@ -105,7 +105,7 @@ def check_same_transformer(features: Model, source_features: Model, source_path:
 
 
 def _transformer_weight_names(features: Model) -> Set[str]:
-    return {name for node in features.walk() for shim in node.shims for name, _ in shim._model.named_parameters()}
+    return {name for shim in torch_shims(features) for name, _ in shim._model.named_parameters()}
 
 
 def common_tag_rows(

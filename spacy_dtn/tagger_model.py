@@ -341,7 +341,7 @@ def _init(model: Model, make_module: ModuleMaker) -> None:
     shim: PyTorchShim = model.get_ref("torch").shims[0]
     # A module built empty moves to the device with the weights that fill it.
     shim._model = module if empty else module.to(get_torch_default_device())
-    for replaced in _torch_shims(model):  # copies of the modules initialize replaced
+    for replaced in torch_shims(model):  # copies of the modules initialize replaced
         replaced.__dict__.pop(SERVING_COPY, None)
 
 
@@ -406,7 +406,7 @@ def torch_params_in_use(model: Model, params: Mapping) -> Iterator[None]:
     weights, not the averages it was asked for."""
     swapped = []
     try:
-        for shim in _torch_shims(model):
+        for shim in torch_shims(model):
             for name, param in shim._model.named_parameters():
                 average = params.get((shim.id, name))
                 if average is not None:
@@ -443,7 +443,7 @@ def uncached_prediction(model: Model) -> Iterator[None]:
 
 @contextmanager
 def _form_caches(model: Model, make: Callable[[], Optional[FormCache]]) -> Iterator[None]:
-    modules = [module for shim in _torch_shims(model)
+    modules = [module for shim in torch_shims(model)
                for module in (shim._model, shim.__dict__.get(SERVING_COPY)) if hasattr(module, "form_cache")]
     outer = [module.form_cache for module in modules]  # restored after: blocks nest
     for module in modules:
@@ -460,18 +460,19 @@ def serve_quantized(model: Model) -> None:
     and a transformer's; CPU serving, pytorch_serving.py). The float modules
     stay the model: they train and are saved, and a training pass drops the
     copies, which would go stale."""
-    for shim in _torch_shims(model):
+    for shim in torch_shims(model):
         setattr(shim, SERVING_COPY, quantized_copy(shim._model))
 
 
-def _torch_shims(model: Model) -> List[PyTorchShim]:
+def torch_shims(model: Model) -> List[PyTorchShim]:
+    """Every PyTorch shim in the model (the tagger's, and a transformer's: HFShim is one)."""
     return [shim for node in model.walk() for shim in node.shims if isinstance(shim, PyTorchShim)]
 
 
 @contextmanager
 def _serving_copies(model: Model, is_train: bool) -> Iterator[None]:
     """In prediction, each shim with a serving copy runs the copy instead of its module."""
-    shims = [shim for shim in _torch_shims(model) if SERVING_COPY in shim.__dict__]
+    shims = [shim for shim in torch_shims(model) if SERVING_COPY in shim.__dict__]
     if is_train:
         for shim in shims:
             del shim.__dict__[SERVING_COPY]
