@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+if not __package__:  # run as a script: the package it belongs to must be importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import spacy
-from spacy.tokens import DocBin
-from spacy.training import Example
+
+from spacy_dtn.runs import scores_on
 
 CORPUS = Path(__file__).resolve().parent / "work" / "corpus" / "BC5CDR-NCBI-disease"
 
@@ -20,8 +23,7 @@ def entity_f1(pipeline: str, quantize: bool) -> Dict[str, object]:
     nlp = spacy.load(pipeline, config={"components": {"ner": {"quantize": quantize}}})
     row: Dict[str, object] = {"pipeline": pipeline, "quantize": quantize}
     for split in ("dev", "test"):
-        docs = DocBin().from_disk(CORPUS / f"target_{split}.spacy").get_docs(nlp.vocab)
-        row[f"{split}_f1"] = round(nlp.evaluate([Example(nlp.make_doc(d.text), d) for d in docs])["ents_f"] * 100, 2)
+        row[f"{split}_f1"] = round(scores_on(nlp, CORPUS / f"target_{split}.spacy")["f"] * 100, 2)
     return row
 
 

@@ -103,7 +103,11 @@ def logged_steps(log_path: Path) -> Tuple[int, int]:
 
 def evaluate(model: Path, corpus: Path) -> Scores:
     """Entity precision, recall, F1 and per-type scores of a pipeline on a .spacy corpus."""
-    nlp = spacy.load(model)
+    return scores_on(spacy.load(model), corpus)
+
+
+def scores_on(nlp: spacy.Language, corpus: Path) -> Scores:
+    """`evaluate` for a pipeline already loaded (e.g. with settings overridden)."""
     examples = [Example(nlp.make_doc(d.text), d) for d in DocBin().from_disk(corpus).get_docs(nlp.vocab)]
     scores = nlp.evaluate(examples)
     return {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"], "per_type": scores["ents_per_type"]}

@@ -281,7 +281,7 @@ def test_int8_f1_scores_each_pipeline_in_float_and_in_int8_on_dev_and_test(targe
     monkeypatch.setattr(int8_f1, "CORPUS", tmp_path)
     loaded = []
     load = spacy.load
-    monkeypatch.setattr(int8_f1.spacy, "load", lambda path, config: loaded.append(config) or load(path, config=config))
+    monkeypatch.setattr(spacy, "load", lambda path, config: loaded.append(config) or load(path, config=config))
     int8_f1.main(str(tmp_path / "rows.json"), [str(target_model)])
     rows = srsly.read_json(tmp_path / "rows.json")
     assert [row["quantize"] for row in rows] == [False, True]
