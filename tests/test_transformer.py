@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 import torch
@@ -19,7 +20,7 @@ from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.tagger_model import get_torch_module
 from spacy_dtn.transfer_corpus import mark_task
-from spacy_dtn.transformer_model import packaged_transformer
+from spacy_dtn.transformer_model import length_groups, packaged_transformer
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 TEXTS = ["Patients with breast cancer received cisplatin .", "The hepatitis was diagnosed early ."]
@@ -182,3 +183,35 @@ def test_confidence_on_the_transformer_variant(trf_dtn):
     doc = nlp(TEXTS[1])
     assert_matches_brute_force(nlp.get_pipe("ner"), doc)
     assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)
+
+
+LONGER = TEXTS + [
+    "No disease .", "Chronic obstructive pulmonary disease and ataxia-telangiectasia were excluded in all patients .",
+    "Cisplatin-induced nephrotoxicity .", "Fever .", "The boy had Duchenne muscular dystrophy , like his uncle .",
+]
+
+
+def segment_vectors(nlp, texts):
+    """The transformer features of the texts' segments, as the tagger reads them."""
+    features = nlp.get_pipe("ner").model.get_ref("features")
+    return features.predict([nlp.make_doc(text)[:] for text in texts])
+
+
+def test_length_groups_go_shortest_first_in_groups_of_at_most_size():
+    assert length_groups([5, 1, 3, 9, 2], 2) == [[1, 4], [2, 0], [3]]
+    assert length_groups([], 2) == []
+
+
+def test_segments_read_in_groups_get_the_vectors_of_one_call(trf_dtn, monkeypatch):
+    from spacy_dtn import transformer_model
+
+    nlp = spacy.load(trf_dtn)
+    one_call = segment_vectors(nlp, LONGER)
+    calls = []
+    tok2vec = nlp.get_pipe("ner").model.get_ref("features").layers[0]
+    monkeypatch.setattr(transformer_model, "SEGMENTS_PER_CALL", 2)
+    monkeypatch.setattr(tok2vec, "_func", lambda model, docs, is_train, f=tok2vec._func: calls.append(len(docs)) or f(model, docs, is_train))
+    grouped = segment_vectors(nlp, LONGER)
+    assert calls == [2, 2, 2, 1]
+    assert (grouped["lengths"] == one_call["lengths"]).all()
+    numpy.testing.assert_allclose(grouped["vectors"], one_call["vectors"], atol=1e-5)
