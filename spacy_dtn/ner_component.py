@@ -34,6 +34,7 @@ from .tagger_model import (
     has_tags,
     initialize_for_loading,
     prediction_cache,
+    serve_bfloat16,
     serve_quantized,
     set_static_vectors,
     set_tags,
@@ -80,6 +81,7 @@ gate_learn_rate_scale = 10.0
         "spans_key": "dtn_ents",
         "confidence_temperature": 1.0,
         "quantize": False,
+        "bfloat16": False,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={
@@ -103,6 +105,7 @@ def make_dtn_ner(
     spans_key: str,
     confidence_temperature: float,
     quantize: bool,
+    bfloat16: bool,
     scorer: Optional[Callable],
 ) -> "DynamicTransferNER":
     return DynamicTransferNER(
@@ -118,6 +121,7 @@ def make_dtn_ner(
         spans_key=spans_key,
         confidence_temperature=confidence_temperature,
         quantize=quantize,
+        bfloat16=bfloat16,
         scorer=scorer,
     )
 
@@ -138,13 +142,16 @@ class DynamicTransferNER(TrainablePipe):
         spans_key: str = "dtn_ents",
         confidence_temperature: float = 1.0,
         quantize: bool = False,
+        bfloat16: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         """`max_segment_length`: the most tokens the tagger reads at once;
         `window_margin`: tokens of context on each side where a longer
         sentence or doc is tagged in overlapping windows (segments.py);
         `quantize`: a pipeline loaded from disk or bytes predicts with int8
-        LSTM and Linear layers (CPU serving); training and saving always use
+        LSTM and Linear layers (CPU serving); `bfloat16`: one so loaded runs
+        its transformer under bfloat16 autocast (for CPUs with AVX512-BF16 or
+        AMX; the transformer variant only). Training and saving always use
         the float weights."""
         if max_segment_length < 1 or window_margin < 0:
             raise ValueError(
@@ -168,7 +175,13 @@ class DynamicTransferNER(TrainablePipe):
         self.confidence = confidence
         self.spans_key = spans_key
         self.confidence_temperature = confidence_temperature
+        if quantize and bfloat16:
+            raise ValueError(
+                f"quantize = true and bfloat16 = true in [components.{name}]: a pipeline serves in one "
+                "precision. Set one of them to false (README, \"Train and use\", says what each does)."
+            )
         self.quantize = quantize
+        self.bfloat16 = bfloat16
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -533,6 +546,12 @@ class DynamicTransferNER(TrainablePipe):
             ) from None
         if self.quantize:
             serve_quantized(self.model)
+        if self.bfloat16 and not serve_bfloat16(self.model):
+            raise ValueError(
+                f"bfloat16 = true in [components.{self.name}], but its model has no transformer: "
+                "bfloat16 serving is for spacy_dtn.TransformerTransferTagger.v1. Set bfloat16 = false "
+                "(quantize = true is the BiLSTM taggers' faster CPU serving)."
+            )
 
 
 def _without_overlaps(spans: EntitySpans) -> EntitySpans:

@@ -1,17 +1,21 @@
-"""Inference-only helpers of a torch tagger: int8 dynamic quantisation and a
-cache of character summaries, for CPU serving.
+"""Inference-only helpers of a torch tagger: int8 dynamic quantisation,
+bfloat16 autocast of a transformer and a cache of character summaries, for
+CPU serving.
 
 Policy: the float module is the model: it trains, is saved and is loaded. A
 quantized copy only predicts, and only where the component was asked for it
 at load time. The copy quantizes the LSTM and Linear layers (weights to int8,
 activations quantized on the fly, `torch.ao.quantization.quantize_dynamic`)
 and shares every other tensor (the embedding tables, the CRF scores) with the
-float module, so it costs the int8 weights, not a second model. A
-FormCache lives for one prediction stream (`nlp.pipe`) and is never saved.
+float module, so it costs the int8 weights, not a second model. A bfloat16
+copy is a wrapper that runs the float module under torch's autocast (matrix
+products in bfloat16, normalisations and softmax in float32) and hands its
+outputs back in float32: no weights of its own. A FormCache lives for one
+prediction stream (`nlp.pipe`) and is never saved.
 """
 import copy
 import warnings
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import torch
 from torch import nn
@@ -67,6 +71,55 @@ def quantized_copy(module: nn.Module) -> nn.Module:
             _shallow_tree(module), QUANTIZED_LAYERS, dtype=torch.qint8, inplace=True
         )
     return clone.eval()
+
+
+class BFloat16Autocast(nn.Module):
+    """Runs `module` under bfloat16 autocast on the device of its weights and
+    returns its floating-point outputs in float32, as callers of the float
+    module expect (numpy, which Thinc converts them to, has no bfloat16)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        device = next(self.module.parameters()).device.type
+        with torch.autocast(device, dtype=torch.bfloat16):
+            return _float32(self.module(*args, **kwargs))
+
+
+def bfloat16_copy(module: nn.Module) -> nn.Module:
+    """`module` run under bfloat16 autocast (its weights, not a copy of them).
+    Warns on a CPU without native bfloat16 (AVX512-BF16 or AMX), where
+    oneDNN emulates it: predictions as with native support, but slower than float32."""
+    devices = {p.device.type for p in module.parameters()}
+    if devices == {"cpu"} and not _cpu_has_bfloat16():
+        warnings.warn(
+            "bfloat16 = true, but this CPU has no native bfloat16 (AVX512-BF16 or AMX): the "
+            "transformer will predict slower than in float32. Set bfloat16 = false here.",
+            stacklevel=2,
+        )
+    return BFloat16Autocast(module).eval()
+
+
+def _cpu_has_bfloat16() -> bool:
+    # torch has no public query; this private one is what its own tests use.
+    # Where a torch lacks it, assume support rather than warn wrongly.
+    query = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return True if query is None else bool(query())
+
+
+def _float32(value: Any) -> Any:
+    """Tensors in `value` (a tensor, a tuple or list, or a dict such as a
+    transformers ModelOutput, which is one) with floats turned to float32."""
+    if torch.is_tensor(value):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_float32(item) for item in value)
+    if isinstance(value, dict):
+        for key, item in list(value.items()):
+            value[key] = _float32(item)
+    return value
 
 
 def _shallow_tree(module: nn.Module) -> nn.Module:

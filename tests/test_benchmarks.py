@@ -143,6 +143,17 @@ def test_a_changed_setting_changes_the_config_digest_and_a_comment_does_not(tmp_
     assert digest["same"] == digest["comment"] == config_digest(CONFIGS / "dtn.cfg") != digest["rate"]
 
 
+def test_a_serving_setting_spelled_out_at_its_neutral_value_keeps_the_digest(tmp_path):
+    """bfloat16 = false trains and scores as a config without it: the grid's
+    records stay current; bfloat16 = true scores differently, so it counts."""
+    config = (CONFIGS / "dtn_trf.cfg").read_text(encoding="utf8")
+    assert "bfloat16 = false" in config
+    for name, text in [("without", config.replace("bfloat16 = false\n", "")),
+                       ("on", config.replace("bfloat16 = false", "bfloat16 = true"))]:
+        (tmp_path / f"{name}.cfg").write_text(text, encoding="utf8")
+    assert config_digest(tmp_path / "without.cfg") == config_digest(CONFIGS / "dtn_trf.cfg") != config_digest(tmp_path / "on.cfg")
+
+
 @pytest.mark.parametrize("schemes,quick,expected", [(None, False, [0.1]), (None, True, []), (False, False, []), (True, True, [0.1])])
 def test_schemes_are_trained_in_the_grid_unless_asked_not_to(schemes, quick, expected):
     assert scheme_fractions(schemes, quick) == expected

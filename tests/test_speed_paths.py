@@ -316,3 +316,10 @@ def test_sparse_word_tables_step_as_their_dense_gradients_would(corpus_dir, tmp_
     assert moved
     for key in start:  # the sums of repeated rows run in another order: ~3e-6 apart, against ~0.03 moved
         torch.testing.assert_close(after[0][key], after[1][key], rtol=0, atol=1e-4)
+
+
+def test_bfloat16_is_refused_where_it_cannot_apply(saved):
+    with pytest.raises(ValueError, match=r"bfloat16 = true in \[components.ner\], but its model has no transformer"):
+        spacy.load(saved, config={"components": {"ner": {"bfloat16": True}}})
+    with pytest.raises(ValueError, match=r"quantize = true and bfloat16 = true in \[components.ner\]"):
+        spacy.load(saved, config={"components": {"ner": {"bfloat16": True, "quantize": True}}})

@@ -18,7 +18,7 @@ from crf_cases import assert_matches_brute_force
 from spacy_dtn.plan import SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
-from spacy_dtn.tagger_model import get_torch_module
+from spacy_dtn.tagger_model import SERVING_COPY, get_torch_module, torch_shims
 from spacy_dtn.transfer_corpus import mark_task
 from spacy_dtn.transformer_model import length_groups, packaged_transformer
 
@@ -215,3 +215,29 @@ def test_segments_read_in_groups_get_the_vectors_of_one_call(trf_dtn, monkeypatc
     assert calls == [2, 2, 2, 1]
     assert (grouped["lengths"] == one_call["lengths"]).all()
     numpy.testing.assert_allclose(grouped["vectors"], one_call["vectors"], atol=1e-5)
+
+
+def emissions(nlp, texts) -> numpy.ndarray:
+    """The target's emission scores of the texts, from the model as it predicts."""
+    scores, _ = nlp.get_pipe("ner").model.predict(([nlp.make_doc(text)[:] for text in texts], TARGET))
+    return scores.emissions.detach().numpy()
+
+
+def test_bfloat16_runs_the_transformer_in_bfloat16_and_keeps_float_weights(trf_dtn):
+    plain = spacy.load(trf_dtn)
+    fast = spacy.load(trf_dtn, config={"components": {"ner": {"bfloat16": True}}})
+    model = fast.get_pipe("ner").model
+    tagger = model.get_ref("torch").shims
+    (encoder,) = [shim for shim in torch_shims(model) if shim not in tagger]
+    assert SERVING_COPY in encoder.__dict__ and SERVING_COPY not in tagger[0].__dict__
+    expected, found = emissions(plain, LONGER), emissions(fast, LONGER)
+    assert found.dtype == expected.dtype == numpy.float32
+    difference = numpy.abs(found - expected).max()
+    assert 0 < difference < 0.05 * numpy.abs(expected).max()  # bfloat16 rounding: changed, and only a little
+    assert len(list(fast.pipe(TEXTS))) == 2
+    weights, float_weights = transformer_params(fast), transformer_params(plain)
+    assert all(v.dtype == torch.float32 and torch.equal(v, float_weights[k]) for k, v in weights.items())
+    # A training pass drops the bfloat16 copy: from then on the float32 transformer predicts.
+    model.begin_update(([fast.make_doc(TEXTS[0])[:]], TARGET))
+    assert SERVING_COPY not in encoder.__dict__
+    numpy.testing.assert_allclose(emissions(fast, LONGER), expected, atol=1e-5)
