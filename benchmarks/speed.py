@@ -10,7 +10,8 @@ serving memory, and the test F1 each pipeline serves at.
         --test corpus/target/test.spacy --train corpus/target/train.spacy --dev corpus/target/dev.spacy \\
         --rounds 5 --output benchmarks/results/speed.json
 
-`NAME=PATH+quantize` loads the dtn_ner component with `quantize = true`;
+`NAME=PATH+quantize` loads the dtn_ner component with `quantize = true`,
+`+bfloat16` with `bfloat16 = true`;
 `NAME=PATH+notrain` skips its training measurement, `+once` measures it in the
 first round only and without `n_process=2` (the transformer, minutes per pass).
 `benchmarks.run --speed` measures the systems of its `--quick` setting so. Training runs each
@@ -49,17 +50,20 @@ QUICK_SYSTEMS = [
     ("dtn_sequential", "dtn_sequential", ""), ("dtn_sequential_int8", "dtn_sequential", "+quantize"),
     ("baseline", "baseline", ""), ("spacy_ner_target", "spacy_ner_target", ""),
     ("dtn_trf", "dtn_trf", "+once+notrain"), ("dtn_trf_int8", "dtn_trf", "+quantize+once+notrain"),
+    ("dtn_trf_bfloat16", "dtn_trf", "+bfloat16+once+notrain"),
 ]
+PRECISIONS = ("quantize", "bfloat16")  # flags that are dtn_ner settings made true at load
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 MULTIPROCESS_REPEAT = 8  # copies of the test texts for the n_process measurement (~200k words)
 
 SERVE = r"""
 import json, os, sys, time, spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
-path, test, batch_size, quantize, n_process, passes, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+path, test, batch_size, settings, n_process, passes, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 if repeat > 1:  # the n_process comparison: every core, for one process too
     os.sched_setaffinity(0, range(os.cpu_count()))
-nlp = spacy.load(path, config={"components": {"ner": {"quantize": True}}} if quantize else {})
+nlp = spacy.load(path, config={"components": {"ner": settings}} if settings else {})
 gold = list(DocBin().from_disk(test).get_docs(nlp.vocab)) * repeat
 texts = [d.text for d in gold]
 words = sum(len(nlp.make_doc(t)) for t in texts)
@@ -77,10 +81,11 @@ print(json.dumps({"words": words, "wall_words_per_s": words / min(walls), "cpu_w
 """
 
 
-def serve(path: str, test: Path, quantize: bool, n_process: int = 1, repeat: int = 1) -> Dict:
-    """Inference in a fresh process: the best of PASSES timed passes after a warm one, and its peak RSS."""
+def serve(path: str, test: Path, settings: Dict[str, bool], n_process: int = 1, repeat: int = 1) -> Dict:
+    """Inference in a fresh process, the ner component loaded with `settings`:
+    the best of PASSES timed passes after a warm one, and its peak RSS."""
     out = subprocess.run(
-        [sys.executable, "-c", SERVE, path, str(test), str(BATCH_SIZE), "1" if quantize else "0", str(n_process),
+        [sys.executable, "-c", SERVE, path, str(test), str(BATCH_SIZE), json.dumps(settings), str(n_process),
          str(PASSES), str(repeat)], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"Serving {path} failed:\n{out.stderr[-3000:]}")
@@ -101,6 +106,20 @@ def train_speed(path: str, args: argparse.Namespace) -> Dict:
     cpu = float(line.split(" words per CPU second")[0].split()[-1])
     wall = float(line.split("=")[-1].split()[0])
     return {"train_cpu_words_per_s": cpu, "train_words_per_s": wall}
+
+
+def cpu_description() -> Dict[str, object]:
+    """The CPU's model and the vector extensions that decide int8 and bfloat16
+    speed (VNNI, AVX512-BF16, AMX): runs on different CPUs are not comparable."""
+    fields: Dict[str, str] = {}  # the first processor's
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in (cpuinfo.read_text() if cpuinfo.exists() else "").splitlines():
+        name, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(name.strip(), value.strip())
+    flags = fields.get("flags", "").split()
+    return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
+            "cpu_features": [feature for feature in CPU_FEATURES if feature in flags]}
 
 
 def load_average() -> List[float]:
@@ -142,7 +161,7 @@ def measure_speed(quality_path: Path, speed_path: Path) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--system", action="append", required=True, help="NAME=PIPELINE_PATH[+quantize]")
+    parser.add_argument("--system", action="append", required=True, help="NAME=PIPELINE_PATH[+quantize|+bfloat16]")
     parser.add_argument("--test", type=Path, required=True)
     parser.add_argument("--train", type=Path, help="with --dev: also measure training words/s")
     parser.add_argument("--dev", type=Path)
@@ -162,18 +181,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         measured: Dict[str, Dict] = {}
         for name, spec in systems.items():
             path, *flags = spec.split("+")
-            quantize, train = "quantize" in flags, "notrain" not in flags
+            settings = {flag: True for flag in PRECISIONS if flag in flags}
+            train = "notrain" not in flags
             if "once" in flags and k > 0:
                 continue
-            served = serve(path, args.test, quantize)
+            served = serve(path, args.test, settings)
             record = {"infer_words_per_s": served["wall_words_per_s"], "infer_cpu_words_per_s": served["cpu_words_per_s"],
                       "peak_rss_mb": served["peak_rss_mb"], "test_f1": served["test_f1"], "words": served["words"],
-                      "quantize": quantize, "batch_size": BATCH_SIZE,
+                      **{flag: flag in settings for flag in PRECISIONS}, "batch_size": BATCH_SIZE,
                       "model_mb": sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20}
             if not args.no_multiprocess and "once" not in flags:
-                one, two = (serve(path, args.test, quantize, n, MULTIPROCESS_REPEAT)["wall_words_per_s"] for n in (1, 2))
+                one, two = (serve(path, args.test, settings, n, MULTIPROCESS_REPEAT)["wall_words_per_s"] for n in (1, 2))
                 record.update({"infer_words_per_s_n_process_2": two, "n_process_2_speedup": two / one})
-            if args.train and train and not quantize and k < args.train_rounds:  # int8 trains as its float one
+            if args.train and train and not settings and k < args.train_rounds:  # int8 and bfloat16 train as float
                 record.update(train_speed(path, args))
             measured[name] = record
             print(f"round {k + 1}/{args.rounds} {name}: " + ", ".join(
@@ -183,7 +203,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = summary(rounds, args.reference)
     meta = {"command": " ".join([os.path.basename(sys.executable), "-m", "benchmarks.speed", *(argv or sys.argv[1:])]),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpu_affinity": sorted(os.sched_getaffinity(0)),
-            "cpu": platform.processor() or platform.machine(), "rounds": args.rounds,
+            **cpu_description(), "rounds": args.rounds,
             "load_average_start": started["load_average"], "load_average_end": load_average(), "started": started["time"]}
     for record in result:
         record["run"] = meta

@@ -5,7 +5,7 @@
 # checkpoint; the source is trained once per depth. Needs the grid's corpora
 # (python -m benchmarks.run makes them) and .[transformers]. One core, e.g.
 #   OMP_NUM_THREADS=1 taskset -c 0 bash benchmarks/trf_depth.sh 4 0
-# then python benchmarks/int8_f1.py OUT.json benchmarks/work/trf_depth/L4/target_0/model-best ...
+# then python benchmarks/precision_f1.py OUT.json benchmarks/work/trf_depth/L4/target_0/model-best ...
 set -euo pipefail
 L=$1; S=$2
 cd "$(dirname "$0")/.."

@@ -157,7 +157,8 @@ def speed_table(speed: List[Dict]) -> List[str]:
     for started, records in runs.items():
         run = records[0]["run"]
         systems = ", ".join(r["system"] for r in records)
-        lines += ["", f"{systems}: `{run['command']}` (started {started}, OMP_NUM_THREADS={run['omp_num_threads']}, "
+        cpu = f"{run['cpu']} ({', '.join(run['cpu_features'])}), " if run.get("cpu_features") else ""
+        lines += ["", f"{systems}: `{run['command']}` (started {started}, {cpu}OMP_NUM_THREADS={run['omp_num_threads']}, "
                   f"CPUs {run['cpu_affinity']}, median of {run['rounds']} rounds, load average {run['load_average_start']} at the start)."]
     return lines
 

@@ -84,15 +84,17 @@ def test_speed_rows_of_two_runs_name_each_run_and_its_systems():
         return {"command": command, "started": started, "omp_num_threads": "1", "cpu_affinity": [1],
                 "rounds": 3, "load_average_start": [0.1, 0.1, 0.1]}
 
+    new = {**run("new speed", "2026-11-26 08:00:00"), "cpu": "AMD EPYC", "cpu_features": ["avx2", "avx512_bf16"]}
     speed = [
-        {"system": "dtn", "infer_words_per_s": 2.0, "run": run("new speed", "2026-11-26 08:00:00")},
-        {"system": "spacy_ner_target", "infer_words_per_s": 1.0, "run": run("new speed", "2026-11-26 08:00:00")},
+        {"system": "dtn", "infer_words_per_s": 2.0, "run": new},
+        {"system": "spacy_ner_target", "infer_words_per_s": 1.0, "run": new},
         {"system": "dtn_trf", "infer_words_per_s": 0.1, "run": run("old speed", "2026-11-25 20:00:00")},
     ]
     footer = [line for line in speed_table(speed) if line.startswith(("dtn", "spacy"))]
     assert len(footer) == 2
     assert footer[0].startswith("dtn, spacy_ner_target: `new speed`")
-    assert footer[1].startswith("dtn_trf: `old speed`")
+    assert "AMD EPYC (avx2, avx512_bf16)" in footer[0]  # a run that recorded its CPU names it
+    assert footer[1].startswith("dtn_trf: `old speed`") and "EPYC" not in footer[1]
 
 
 def test_a_run_record_is_what_the_writer_reads(tmp_path):
@@ -282,18 +284,18 @@ def test_one_fixed_scheme_can_be_named_as_a_system():
             system_name(bad)
 
 
-def test_int8_f1_scores_each_pipeline_in_float_and_in_int8_on_dev_and_test(target_model, corpus_dir, tmp_path, monkeypatch):
-    """benchmarks/int8_f1.py: one row per pipeline and precision, each loaded
+def test_precision_f1_scores_each_pipeline_in_float_and_in_int8_on_dev_and_test(target_model, corpus_dir, tmp_path, monkeypatch):
+    """benchmarks/precision_f1.py: one row per pipeline and precision, each loaded
     with `quantize` as the row says, scored as spaCy's scorer scores it."""
-    from benchmarks import int8_f1
+    from benchmarks import precision_f1
 
     for split in ("dev", "test"):
         (tmp_path / f"target_{split}.spacy").write_bytes((corpus_dir / "target.spacy").read_bytes())
-    monkeypatch.setattr(int8_f1, "CORPUS", tmp_path)
+    monkeypatch.setattr(precision_f1, "CORPUS", tmp_path)
     loaded = []
     load = spacy.load
     monkeypatch.setattr(spacy, "load", lambda path, config: loaded.append(config) or load(path, config=config))
-    int8_f1.main(str(tmp_path / "rows.json"), [str(target_model)])
+    precision_f1.main([str(tmp_path / "rows.json"), str(target_model)])
     rows = srsly.read_json(tmp_path / "rows.json")
     assert [row["quantize"] for row in rows] == [False, True]
     assert [config["components"]["ner"]["quantize"] for config in loaded] == [False, True]
