@@ -44,6 +44,7 @@ from .tagger_model import (
     uncached_prediction,
 )
 from .transfer_corpus import example_task
+from .transformer_model import has_transformer
 
 # (start, end, label, confidence or None) of the entities of one doc.
 EntitySpans = List[Tuple[int, int, str, Optional[float]]]
@@ -179,6 +180,12 @@ class DynamicTransferNER(TrainablePipe):
             raise ValueError(
                 f"quantize = true and bfloat16 = true in [components.{name}]: a pipeline serves in one "
                 "precision. Set one of them to false (README, \"Train and use\", says what each does)."
+            )
+        if bfloat16 and not has_transformer(model):
+            raise ValueError(
+                f"bfloat16 = true in [components.{name}], but its model has no transformer: "
+                "bfloat16 serving is for spacy_dtn.TransformerTransferTagger.v1. Set bfloat16 = false "
+                "(quantize = true is the BiLSTM taggers' faster CPU serving)."
             )
         self.quantize = quantize
         self.bfloat16 = bfloat16
@@ -546,12 +553,8 @@ class DynamicTransferNER(TrainablePipe):
             ) from None
         if self.quantize:
             serve_quantized(self.model)
-        if self.bfloat16 and not serve_bfloat16(self.model):
-            raise ValueError(
-                f"bfloat16 = true in [components.{self.name}], but its model has no transformer: "
-                "bfloat16 serving is for spacy_dtn.TransformerTransferTagger.v1. Set bfloat16 = false "
-                "(quantize = true is the BiLSTM taggers' faster CPU serving)."
-            )
+        if self.bfloat16:
+            serve_bfloat16(self.model)
 
 
 def _without_overlaps(spans: EntitySpans) -> EntitySpans:

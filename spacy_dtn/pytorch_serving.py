@@ -7,11 +7,12 @@ quantized copy only predicts, and only where the component was asked for it
 at load time. The copy quantizes the LSTM and Linear layers (weights to int8,
 activations quantized on the fly, `torch.ao.quantization.quantize_dynamic`)
 and shares every other tensor (the embedding tables, the CRF scores) with the
-float module, so it costs the int8 weights, not a second model. A bfloat16
-copy is a wrapper that runs the float module under torch's autocast (matrix
-products in bfloat16, normalisations and softmax in float32) and hands its
-outputs back in float32: no weights of its own. A FormCache lives for one
-prediction stream (`nlp.pipe`) and is never saved.
+float module, so it costs the int8 weights, not a second model. The
+bfloat16 serving module is a wrapper that runs the float module under
+torch's autocast (Linear, matmul and attention in bfloat16; other operations
+keep their input's type, so activations stay bfloat16 between layers) and
+hands its outputs back in float32: no weights of its own. A FormCache lives
+for one prediction stream (`nlp.pipe`) and is never saved.
 """
 import copy
 import warnings
@@ -88,25 +89,27 @@ class BFloat16Autocast(nn.Module):
             return _float32(self.module(*args, **kwargs))
 
 
-def bfloat16_copy(module: nn.Module) -> nn.Module:
+def bfloat16_autocast(module: nn.Module) -> nn.Module:
     """`module` run under bfloat16 autocast (its weights, not a copy of them).
     Warns on a CPU without native bfloat16 (AVX512-BF16 or AMX), where
-    oneDNN emulates it: predictions as with native support, but slower than float32."""
+    oneDNN emulates it: the same predictions, but slower than float32."""
     devices = {p.device.type for p in module.parameters()}
-    if devices == {"cpu"} and not _cpu_has_bfloat16():
+    if devices == {"cpu"} and not cpu_has_bfloat16():
         warnings.warn(
             "bfloat16 = true, but this CPU has no native bfloat16 (AVX512-BF16 or AMX): the "
             "transformer will predict slower than in float32. Set bfloat16 = false here.",
             stacklevel=2,
         )
-    return BFloat16Autocast(module).eval()
+    return BFloat16Autocast(module)
 
 
-def _cpu_has_bfloat16() -> bool:
-    # torch has no public query; this private one is what its own tests use.
-    # Where a torch lacks it, assume support rather than warn wrongly.
-    query = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return True if query is None else bool(query())
+def cpu_has_bfloat16() -> bool:
+    """Whether the CPU computes bfloat16 natively. torch has no public query;
+    these private ones test the two instruction sets (torch 2.13 has them). Where a torch lacks them, assume support rather than warn wrongly."""
+    queries = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(query is None for query in queries):
+        return True
+    return any(query() for query in queries)
 
 
 def _float32(value: Any) -> Any:

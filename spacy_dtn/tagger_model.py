@@ -29,7 +29,7 @@ from thinc.types import ArrayXd
 
 from .plan import PRIVATE, SOURCE, TARGET, LayerPlan, make_plan, shared_copy_prefixes, single_task
 from .pytorch_crf import CRFScores, crf_loss, viterbi_decode
-from .pytorch_serving import FormCache, bfloat16_copy, quantized_copy
+from .pytorch_serving import FormCache, bfloat16_autocast, quantized_copy
 from .pytorch_tagger import GATE_PARAMETERS, CharWordTagger, Constraints, GateSums, TransferTagger
 from .tag_scheme import allowed_transitions
 
@@ -464,16 +464,15 @@ def serve_quantized(model: Model) -> None:
         setattr(shim, SERVING_COPY, quantized_copy(shim._model))
 
 
-def serve_bfloat16(model: Model) -> bool:
+def serve_bfloat16(model: Model) -> None:
     """Predict from now on with the token-vector encoder (a transformer) under
-    bfloat16 autocast (pytorch_serving.bfloat16_copy); the tagger above it
-    stays float32, as its CRF scores need. False where there is no such
-    encoder (the BiLSTM taggers): then nothing changes."""
+    bfloat16 autocast (pytorch_serving.bfloat16_autocast); the tagger above it
+    stays float32, as its CRF scores need. A model without such an encoder
+    (the BiLSTM taggers) is left as it is: the component refuses the setting."""
     tagger = set(map(id, model.get_ref("torch").shims))
-    encoders = [shim for shim in torch_shims(model) if id(shim) not in tagger]
-    for shim in encoders:
-        setattr(shim, SERVING_COPY, bfloat16_copy(shim._model))
-    return bool(encoders)
+    for shim in torch_shims(model):
+        if id(shim) not in tagger:
+            setattr(shim, SERVING_COPY, bfloat16_autocast(shim._model))
 
 
 def torch_shims(model: Model) -> List[PyTorchShim]:

@@ -34,10 +34,10 @@ from .tagger_model import (
 )
 
 # Segments per transformer call, grouped by wordpiece count (length_groups).
-# Chosen serving the NCBI-disease dev texts on one core (README, "Serving the
-# transformer faster"): 8 to 32 per call served within noise of each other, 16
-# fastest in bfloat16, and all far above one call per pass. Fewer per call pad
-# less; more per call run fewer, larger matrix products.
+# Chosen serving the NCBI-disease dev texts on one core (benchmarks/trf_groups.py,
+# results/trf_groups_dev.json): 16 fastest in float32 and in bfloat16, 8 and 32
+# within 5% of it, one call per pass 37% slower. Fewer per call pad less; more
+# per call run fewer, larger matrix products.
 SEGMENTS_PER_CALL = 16
 
 
@@ -67,6 +67,13 @@ def build_transformer_transfer_tagger(
             "spacy_dtn.TransformerTransferTagger.v1: use a fraction of the learning rate in [0, 1] "
             "(0 freezes the transformer)."
         )
+    if any(getattr(shim, "_mixed_precision", False) for node in tok2vec.walk() for shim in node.shims):
+        raise ValueError(
+            "mixed_precision = true in the tok2vec of spacy_dtn.TransformerTransferTagger.v1: not "
+            "supported. Thinc unscales all of the transformer's gradients after each call, and this "
+            "architecture calls it once per group of segments and per task in a step, so earlier "
+            "calls' gradients would be divided again. Set mixed_precision = false."
+        )
     tok2vec.attrs[LEARN_RATE_SCALE] = transformer_learn_rate_scale
     features = Model("segment_vectors", _segment_vectors_forward, init=_segment_vectors_init, layers=[tok2vec])
 
@@ -92,6 +99,11 @@ def build_transformer_transfer_tagger(
 def transformer_width(tok2vec: Model) -> int:
     """Width of the token vectors: the transformer's hidden size, known once it is loaded."""
     return transformer_node(tok2vec).get_dim("nO")
+
+
+def has_transformer(model: Model) -> bool:
+    """Whether the model reads a spacy-transformers transformer (loaded or not)."""
+    return any(node.name == "transformer" for node in model.walk())
 
 
 def transformer_node(tok2vec: Model) -> Model:
@@ -135,6 +147,8 @@ def _segment_vectors_forward(model: Model, segments: List[Span], is_train: bool)
 
 def wordpiece_counts(tok2vec: Model, segments: List[Span]) -> List[int]:
     """How many wordpieces the transformer's own tokenizer makes of each segment."""
+    if not segments:  # the tokenizer fails on an empty batch
+        return []
     encoded = transformer_node(tok2vec).tokenizer(
         [segment.text for segment in segments], add_special_tokens=False, return_attention_mask=False,
         return_token_type_ids=False, verbose=False,  # verbose: no warning for a segment past 512
@@ -148,7 +162,8 @@ def length_groups(lengths: Sequence[int], size: int) -> List[List[int]]:
     position costs as much as a real one: with all of a tagger's pass in one
     call (up to PREDICT_BATCH_TOKENS tokens, windows of about one length in
     tokens but not in wordpieces) the NCBI-disease test set ran 1.75x the
-    wordpieces it has; in groups of 16 by wordpiece count, 1.11x."""
+    wordpieces it has; in groups of 16 by wordpiece count, 1.11x
+    (benchmarks/results/trf_groups_test.json)."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     return [order[start:start + size] for start in range(0, len(order), size)]
 

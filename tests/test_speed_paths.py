@@ -319,7 +319,26 @@ def test_sparse_word_tables_step_as_their_dense_gradients_would(corpus_dir, tmp_
 
 
 def test_bfloat16_is_refused_where_it_cannot_apply(saved):
-    with pytest.raises(ValueError, match=r"bfloat16 = true in \[components.ner\], but its model has no transformer"):
+    message = r"bfloat16 = true in \[components.ner\], but its model has no transformer"
+    with pytest.raises(ValueError, match=message):
         spacy.load(saved, config={"components": {"ner": {"bfloat16": True}}})
+    with pytest.raises(ValueError, match=message):
+        spacy.blank("en").add_pipe("dtn_ner", name="ner", config={"bfloat16": True})
     with pytest.raises(ValueError, match=r"quantize = true and bfloat16 = true in \[components.ner\]"):
         spacy.load(saved, config={"components": {"ner": {"bfloat16": True, "quantize": True}}})
+
+
+def test_bfloat16_autocast_returns_float32_close_to_the_float_module_and_warns_without_native_support(monkeypatch):
+    from spacy_dtn import pytorch_serving
+
+    module = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8))
+    X = torch.randn(4, 8)
+    monkeypatch.setattr(pytorch_serving, "cpu_has_bfloat16", lambda: True)
+    served = pytorch_serving.bfloat16_autocast(module)
+    expected, found = module(X), served(X)
+    assert found.dtype == torch.float32 and not torch.equal(found, expected)
+    torch.testing.assert_close(found, expected, atol=0.05, rtol=0.05)
+    assert served.module is module  # the float weights, not a copy
+    monkeypatch.setattr(pytorch_serving, "cpu_has_bfloat16", lambda: False)
+    with pytest.warns(UserWarning, match="no native bfloat16"):
+        pytorch_serving.bfloat16_autocast(module)

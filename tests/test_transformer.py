@@ -217,6 +217,41 @@ def test_segments_read_in_groups_get_the_vectors_of_one_call(trf_dtn, monkeypatc
     numpy.testing.assert_allclose(grouped["vectors"], one_call["vectors"], atol=1e-5)
 
 
+def transformer_gradients(nlp, texts) -> dict:
+    """The transformer's gradients from one backward pass of its features, with
+    dropout off (so two passes differ only in how the segments were grouped)."""
+    features = nlp.get_pipe("ner").model.get_ref("features")
+    (shim,) = [shim for node in features.walk() for shim in node.shims]
+    for module in shim._model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if hasattr(module, "dropout_prob"):  # BERT's attention passes it to scaled_dot_product_attention
+            module.dropout_prob = 0.0
+    shim._model.zero_grad()
+    output, backprop = features.begin_update([nlp.make_doc(text)[:] for text in texts])
+    backprop({"vectors": numpy.random.default_rng(0).normal(size=output["vectors"].shape).astype("float32")})
+    return {name: p.grad.clone() for name, p in shim._model.named_parameters() if p.grad is not None}
+
+
+def test_segments_trained_in_groups_get_the_gradients_of_one_call(trf_dtn, monkeypatch):
+    from spacy_dtn import transformer_model
+
+    nlp = spacy.load(trf_dtn)
+    expected = transformer_gradients(nlp, LONGER)
+    monkeypatch.setattr(transformer_model, "SEGMENTS_PER_CALL", 2)
+    found = transformer_gradients(nlp, LONGER)
+    assert found.keys() == expected.keys() and len(found) > 10
+    for name, grad in expected.items():
+        torch.testing.assert_close(found[name], grad, atol=1e-4, rtol=1e-3, msg=lambda m: f"{name}: {m}")
+
+
+def test_mixed_precision_is_refused_with_grouped_transformer_calls():
+    config = spacy.util.load_config(CONFIGS / "dtn_trf.cfg")
+    config["components"]["ner"]["model"]["tok2vec"]["mixed_precision"] = True
+    with pytest.raises(ValueError, match="mixed_precision = true in the tok2vec of spacy_dtn.TransformerTransferTagger.v1"):
+        spacy.blank("en").add_pipe("dtn_ner", config={"model": config["components"]["ner"]["model"]})
+
+
 def emissions(nlp, texts) -> numpy.ndarray:
     """The target's emission scores of the texts, from the model as it predicts."""
     scores, _ = nlp.get_pipe("ner").model.predict(([nlp.make_doc(text)[:] for text in texts], TARGET))
@@ -241,3 +276,4 @@ def test_bfloat16_runs_the_transformer_in_bfloat16_and_keeps_float_weights(trf_d
     model.begin_update(([fast.make_doc(TEXTS[0])[:]], TARGET))
     assert SERVING_COPY not in encoder.__dict__
     numpy.testing.assert_allclose(emissions(fast, LONGER), expected, atol=1e-5)
+
