@@ -277,3 +277,18 @@ def test_bfloat16_runs_the_transformer_in_bfloat16_and_keeps_float_weights(trf_d
     assert SERVING_COPY not in encoder.__dict__
     numpy.testing.assert_allclose(emissions(fast, LONGER), expected, atol=1e-5)
 
+
+def test_trf_groups_counts_the_positions_each_group_size_computes(trf_dtn, corpus_dir, tmp_path):
+    """benchmarks/trf_groups.py: real positions do not depend on the group size,
+    padded ones grow with it, and the module's setting is restored after."""
+    from benchmarks import trf_groups
+    from spacy_dtn import transformer_model
+
+    trf_groups.main([str(trf_dtn), str(corpus_dir / "target.spacy"), str(tmp_path / "groups.json"), "--rounds", "1"])
+    rows = json.loads((tmp_path / "groups.json").read_text(encoding="utf8"))
+    assert [row["bfloat16"] for row in rows] == [False] * len(trf_groups.SIZES) + [True] * len(trf_groups.SIZES)
+    float_rows = rows[: len(trf_groups.SIZES)]
+    assert len({row["real_positions"] for row in rows}) == 1 and rows[0]["real_positions"] > 0
+    assert all(row["positions"] >= row["real_positions"] and row["words_per_s"] > 0 for row in rows)
+    assert float_rows[0]["positions"] <= float_rows[-1]["positions"]  # 4 per call pads no more than one call
+    assert transformer_model.SEGMENTS_PER_CALL == 16
