@@ -18,10 +18,10 @@ if not __package__:  # run as a script: the package it belongs to must be import
 
 import spacy
 
+from benchmarks.speed import PRECISIONS
 from spacy_dtn.runs import scores_on
 
 CORPUS = Path(__file__).resolve().parent / "work" / "corpus" / "BC5CDR-NCBI-disease"
-SETTINGS = ("quantize", "bfloat16")
 
 
 def entity_f1(pipeline: str, setting: str, on: bool) -> Dict[str, object]:
@@ -34,7 +34,7 @@ def entity_f1(pipeline: str, setting: str, on: bool) -> Dict[str, object]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--setting", choices=SETTINGS, default="quantize")
+    parser.add_argument("--setting", choices=PRECISIONS, default="quantize")
     parser.add_argument("output")
     parser.add_argument("pipelines", nargs="+")
     args = parser.parse_args(argv)

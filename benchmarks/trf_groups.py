@@ -20,7 +20,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from spacy_dtn import transformer_model
-from spacy_dtn.tagger_model import torch_shims
+from spacy_dtn.tagger_model import encoder_shims
 
 ONE_CALL = 10**9  # every segment of a tagger's pass in one call: the code before groups
 SIZES = (4, 8, 16, 32, 64, ONE_CALL)
@@ -29,9 +29,7 @@ SIZES = (4, 8, 16, 32, 64, ONE_CALL)
 def positions_counter(nlp: spacy.Language) -> Dict[str, int]:
     """Counts, from now on, the positions the transformer computes and how many were real."""
     counts = {"positions": 0, "real": 0}
-    model = nlp.get_pipe("ner").model
-    tagger = set(map(id, model.get_ref("torch").shims))
-    (encoder,) = [shim for shim in torch_shims(model) if id(shim) not in tagger]
+    (encoder,) = encoder_shims(nlp.get_pipe("ner").model)
 
     def count(module, args, kwargs) -> None:
         mask = kwargs["attention_mask"]

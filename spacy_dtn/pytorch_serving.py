@@ -105,7 +105,8 @@ def bfloat16_autocast(module: nn.Module) -> nn.Module:
 
 def cpu_has_bfloat16() -> bool:
     """Whether the CPU computes bfloat16 natively. torch has no public query;
-    these private ones test the two instruction sets (torch 2.13 has them). Where a torch lacks them, assume support rather than warn wrongly."""
+    these private ones test the two instruction sets (torch 2.13 has them).
+    Where a torch lacks them, assume support rather than warn wrongly."""
     queries = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if any(query is None for query in queries):
         return True

@@ -469,10 +469,14 @@ def serve_bfloat16(model: Model) -> None:
     bfloat16 autocast (pytorch_serving.bfloat16_autocast); the tagger above it
     stays float32, as its CRF scores need. A model without such an encoder
     (the BiLSTM taggers) is left as it is: the component refuses the setting."""
-    tagger = set(map(id, model.get_ref("torch").shims))
-    for shim in torch_shims(model):
-        if id(shim) not in tagger:
-            setattr(shim, SERVING_COPY, bfloat16_autocast(shim._model))
+    for shim in encoder_shims(model):
+        setattr(shim, SERVING_COPY, bfloat16_autocast(shim._model))
+
+
+def encoder_shims(model: Model) -> List[PyTorchShim]:
+    """The torch shims of the token-vector encoder (the "features" ref: a
+    transformer's); none for the BiLSTM taggers, whose features are arrays."""
+    return torch_shims(model.get_ref("features")) if model.has_ref("features") else []
 
 
 def torch_shims(model: Model) -> List[PyTorchShim]:

@@ -18,7 +18,7 @@ from crf_cases import assert_matches_brute_force
 from spacy_dtn.plan import SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from spacy_dtn.search import run_search
 from spacy_dtn.source_weights import shared_state
-from spacy_dtn.tagger_model import SERVING_COPY, get_torch_module, torch_shims
+from spacy_dtn.tagger_model import SERVING_COPY, encoder_shims, get_torch_module
 from spacy_dtn.transfer_corpus import mark_task
 from spacy_dtn.transformer_model import length_groups, packaged_transformer
 
@@ -30,8 +30,7 @@ STEPS = ["--training.max_steps", "20", "--training.eval_frequency", "10"]
 
 def transformer_params(nlp) -> dict:
     """The HF model's parameters inside the component's inline tok2vec."""
-    features = nlp.get_pipe("ner").model.get_ref("features")
-    (shim,) = [shim for node in features.walk() for shim in node.shims]
+    (shim,) = encoder_shims(nlp.get_pipe("ner").model)
     return {k: v.detach().clone() for k, v in shim._model.state_dict().items()}
 
 
@@ -221,7 +220,7 @@ def transformer_gradients(nlp, texts) -> dict:
     """The transformer's gradients from one backward pass of its features, with
     dropout off (so two passes differ only in how the segments were grouped)."""
     features = nlp.get_pipe("ner").model.get_ref("features")
-    (shim,) = [shim for node in features.walk() for shim in node.shims]
+    (shim,) = encoder_shims(nlp.get_pipe("ner").model)
     for module in shim._model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -262,9 +261,9 @@ def test_bfloat16_runs_the_transformer_in_bfloat16_and_keeps_float_weights(trf_d
     plain = spacy.load(trf_dtn)
     fast = spacy.load(trf_dtn, config={"components": {"ner": {"bfloat16": True}}})
     model = fast.get_pipe("ner").model
-    tagger = model.get_ref("torch").shims
-    (encoder,) = [shim for shim in torch_shims(model) if shim not in tagger]
-    assert SERVING_COPY in encoder.__dict__ and SERVING_COPY not in tagger[0].__dict__
+    (encoder,) = encoder_shims(model)
+    assert encoder not in model.get_ref("torch").shims
+    assert SERVING_COPY in encoder.__dict__ and SERVING_COPY not in model.get_ref("torch").shims[0].__dict__
     expected, found = emissions(plain, LONGER), emissions(fast, LONGER)
     assert found.dtype == expected.dtype == numpy.float32
     difference = numpy.abs(found - expected).max()
