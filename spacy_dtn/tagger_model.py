@@ -23,7 +23,9 @@ from spacy.attrs import IDS, ORTH
 from spacy.tokens import Span
 from spacy.vectors import Vectors
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch
+from thinc.api import (
+    ArgsKwargs, Model, NumpyOps, Optimizer, PyTorchWrapper_v3, get_torch_default_device, torch2xp, xp2torch,
+)
 from thinc.shims.pytorch import PyTorchShim
 from thinc.types import ArrayXd
 
@@ -48,6 +50,7 @@ Features = Dict[str, ArrayXd]
 # (model, plan, tag counts per task, tag constraints per task) -> torch module
 ModuleMaker = Callable[[Model, LayerPlan, Mapping[str, int], Mapping[str, Constraints]], TransferTagger]
 MAX_HASHES = 4  # Thinc's ops.hash gives four independent 32-bit hashes per key.
+HOST_OPS = NumpyOps()  # hashes word features on the host, on CPU and GPU alike (_hashed_rows)
 # Token attributes the word embedding may hash (spaCy's MultiHashEmbed's choice).
 WORD_FEATURES = ("NORM", "LOWER", "ORTH", "PREFIX", "SUFFIX", "SHAPE")
 # A sublayer with this attr (and everything under it) steps at that fraction
@@ -506,7 +509,7 @@ def _compute_features(model: Model, segments: List[Span], is_train: bool) -> Tup
     """The torch module's inputs for the segments, and their backprop."""
     if model.has_ref("features"):
         return model.get_ref("features")(segments, is_train)
-    features = featurize(segments, model.attrs[SETTINGS_ATTR], model.ops)
+    features = featurize(segments, model.attrs[SETTINGS_ATTR])
     if model.attrs.get(VECTORS_ATTR) is not None:
         features["vector_ids"] = vector_rows(segments, model.attrs[VECTORS_ATTR])
     return features, lambda d_features: segments
@@ -523,7 +526,7 @@ def vector_rows(segments: Sequence[Span], vectors: Vectors) -> numpy.ndarray:
     return rows
 
 
-def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> Dict[str, numpy.ndarray]:
+def featurize(segments: Sequence[Span], settings: TaggerSettings) -> Dict[str, numpy.ndarray]:
     """Hashed word rows per token and per distinct word (its tuple of
     `word_features`), and character rows per unique word form.
 
@@ -538,7 +541,7 @@ def featurize(segments: Sequence[Span], settings: TaggerSettings, ops: Any) -> D
     batch, width = len(segments), int(lengths.max(initial=1))
     ids = _token_ids(segments, settings.word_features)
     words, token_word_ids = _distinct_rows(ids[:, 1:])
-    hashed = _hashed_rows(words, settings, ops)
+    hashed = _hashed_rows(words, settings)
     real = numpy.arange(width) < lengths[:, None]  # row-major order of `real` is token order
     word_ids = numpy.zeros((batch, width, hashed.shape[1]), dtype="int64")
     word_ids[real] = hashed[token_word_ids]
@@ -575,13 +578,15 @@ def _distinct_rows(keys: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
     return distinct, inverse
 
 
-def _hashed_rows(words: numpy.ndarray, settings: TaggerSettings, ops: Any) -> numpy.ndarray:
+def _hashed_rows(words: numpy.ndarray, settings: TaggerSettings) -> numpy.ndarray:
     """Table rows (words, hashes) for each distinct word's feature ids (words,
     features): `word_hashes` for the first feature, one for each further one,
     hashed with the feature's own seed so that equal strings of two features
-    (PREFIX "a", NORM "a") take different rows. Row 0 is padding."""
+    (PREFIX "a", NORM "a") take different rows. Row 0 is padding.
+    Hashed on the host (HOST_OPS) whatever the model's ops: the features are
+    numpy arrays, and a pipeline trained on a GPU must find the same rows on a CPU."""
     keys = numpy.ascontiguousarray(words.T)  # ops.hash reads contiguous keys
-    hashes = [ops.to_numpy(ops.hash(column, seed)) for seed, column in enumerate(keys)]
+    hashes = [HOST_OPS.hash(column, seed) for seed, column in enumerate(keys)]
     hashed = numpy.concatenate([hashes[0][:, : settings.word_hashes]] + [h[:, :1] for h in hashes[1:]], axis=1)
     hashed = hashed.astype("int64")
     return hashed % (settings.word_rows - 1) + 1

@@ -2,6 +2,7 @@
 its runs write, and its entry point."""
 import argparse
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -304,3 +305,18 @@ def test_precision_f1_scores_each_pipeline_in_float_and_in_int8_on_dev_and_test(
     float_f1 = round(nlp.evaluate(examples)["ents_f"] * 100, 2)
     assert rows[0]["dev_f1"] == rows[0]["test_f1"] == float_f1 > 0
     assert rows[1]["dev_f1"] == rows[1]["test_f1"]
+
+
+def test_gpu_check_compares_two_loads_and_fails_when_the_weights_stay_on_the_cpu(target_model, corpus_dir, monkeypatch, capsys):
+    """benchmarks/gpu_check.py on a machine without a GPU, `require_gpu` made a
+    no-op: both loads run on the CPU, so they agree entity for entity, and the
+    check fails because the second pipeline's weights are not on cuda."""
+    from benchmarks import gpu_check
+
+    monkeypatch.setattr(spacy, "require_gpu", lambda gpu_id: True)
+    with pytest.raises(SystemExit, match="on \\['cpu'\\], not cuda"):
+        gpu_check.main([str(target_model), str(corpus_dir / "target.spacy")])
+    report = json.loads(capsys.readouterr().out)
+    assert report["entities_cpu"] == report["entities_gpu"] > 0
+    assert report["entities_differing"] == 0 and report["max_confidence_diff"] == 0
+    assert report["f1_cpu"] == report["f1_gpu"] > 0

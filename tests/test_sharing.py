@@ -4,7 +4,6 @@ import itertools
 import pytest
 import spacy
 import torch
-from thinc.api import NumpyOps
 
 from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.tag_scheme import make_tag_names
@@ -56,7 +55,7 @@ def test_unknown_layer_name_is_an_error():
 
 def batch(nlp):
     docs = [nlp("Patients with colon cancer received cisplatin ."), nlp("No signs of asthma .")]
-    features = featurize([d[:] for d in docs], SMALL, NumpyOps())
+    features = featurize([d[:] for d in docs], SMALL)
     return {k: torch.from_numpy(v) for k, v in features.items()}
 
 

@@ -71,7 +71,7 @@ def test_featurize_equals_the_per_token_loop(settings: TaggerSettings):
     ]
     segments = [docs[0][:], docs[1][2:7], docs[1][:], docs[0][3:5], docs[2][:]]
     expected = per_token_features(segments, settings)
-    found = featurize(segments, settings, NumpyOps())
+    found = featurize(segments, settings)
     assert found.keys() == {*expected, "distinct_word_ids", "token_word", "form_keys"}
     for name, array in expected.items():
         assert found[name].dtype == array.dtype, name
@@ -95,7 +95,7 @@ def test_spelling_features_share_rows_between_words():
     """Words that end alike share their SUFFIX row; a string that is both a
     word and a prefix ("x") takes a different row for each."""
     doc = spacy.blank("en")("nephropathy retinopathy x")
-    rows = featurize([doc[:]], SPELLING, NumpyOps())["word_ids"][0]
+    rows = featurize([doc[:]], SPELLING)["word_ids"][0]
     assert SETTINGS.word_features == ("NORM",) and rows.shape == (3, SPELLING.word_hashes + 3)
     suffix = SPELLING.word_hashes + 1
     assert rows[0, suffix] == rows[1, suffix] and rows[0, 0] != rows[1, 0]
