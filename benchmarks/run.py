@@ -34,11 +34,13 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import srsly
+
 if not __package__:  # run as a script: the package it belongs to must be importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spacy_dtn.gate_scores import saved_gates
-from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, run_all, train_in_subprocess
+from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, logged_steps, run_all, train_in_subprocess
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
 from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
@@ -51,6 +53,8 @@ SYSTEMS = ["spacy_ner_target", "spacy_ner_transfer", "baseline", "dtn_sequential
 # Only on request (--systems): needs pip install -e ".[transformers]" and is ~10x slower on CPU.
 OPTIONAL_SYSTEMS = ["dtn_trf"]
 GATED_SYSTEMS = ("dtn_sequential", "dtn_joint", "dtn_trf")
+# Written beside a source pipeline once its training has ended: the mark that it is whole.
+SOURCE_RECORD = "trained.json"
 
 
 def threads() -> int:
@@ -99,14 +103,21 @@ def vectors_overrides(pair: str, vectors: Optional[str], builds_spacy_tok2vec: b
 
 
 def source_model(kind: str, pair: str, paths: Dict[str, Path], vectors: Optional[str] = None) -> Path:
-    """Source pipelines are shared by every fraction and seed of a pair (grid.py): trained on first use."""
+    """Source pipelines are shared by every fraction and seed of a pair (grid.py): trained on first use.
+    spaCy writes model-best at every improving evaluation, so only the record
+    written after the training ended (SOURCE_RECORD: wall time and steps) marks
+    a source as trained; a folder without it was cut off and is trained again."""
     output = source_model_path(kind, pair, vectors)
-    if not output.exists():
-        log(f"training {kind} source model for {pair}, seed {SOURCE_SEED}, vectors {vectors}")
-        train_in_subprocess(SOURCE_CONFIGS[kind], output.parent, {
+    record = output.parent / SOURCE_RECORD
+    if not record.exists():
+        cut_off = " (its earlier training was cut off)" if output.exists() else ""
+        log(f"training {kind} source model for {pair}, seed {SOURCE_SEED}, vectors {vectors}{cut_off}")
+        seconds = train_in_subprocess(SOURCE_CONFIGS[kind], output.parent, {
             "paths.train": paths["source_train"], "paths.dev": paths["source_dev"], "system.seed": SOURCE_SEED, **BUDGET_OVERRIDES,
             **vectors_overrides(pair, vectors, builds_spacy_tok2vec=kind == "spacy"),
         })
+        steps, best_step = logged_steps(output.parent / "train.log")
+        srsly.write_json(record, {"train_seconds": round(seconds, 1), "steps": steps, "best_step": best_step})
     return output
 
 

@@ -14,6 +14,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 
 from benchmarks import grid
+from benchmarks import run as bench_run
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run, system_name
 from conftest import GATES, saved_pipeline
@@ -208,7 +209,6 @@ def test_a_run_with_vectors_is_a_cell_of_its_own_and_every_system_reads_them(tmp
     """With --vectors a run has its own key and folder (the records without
     vectors stay valid), its source pipeline is another, and both our configs
     and spaCy's read the table (spaCy's tok2vec only when told to)."""
-    from benchmarks import run as bench_run
 
     monkeypatch.setattr(bench_run, "pair_vectors", lambda method, pair: tmp_path / method)
     monkeypatch.setattr(bench_run, "source_model", lambda kind, pair, paths, vectors=None: grid.source_model_path(kind, pair, vectors))
@@ -320,3 +320,26 @@ def test_gpu_check_compares_two_loads_and_fails_when_the_weights_stay_on_the_cpu
     assert report["entities_cpu"] == report["entities_gpu"] > 0
     assert report["entities_differing"] == 0 and report["max_confidence_diff"] == 0
     assert report["f1_cpu"] == report["f1_gpu"] > 0
+
+
+def test_a_source_cut_off_mid_training_is_trained_again_and_a_finished_one_is_reused(tmp_path, monkeypatch):
+    """spaCy writes model-best at every improving evaluation, so a source whose
+    training was cut off has one too: only the record written at its end counts."""
+    trained = []
+
+    def train(config, output, overrides, use_gpu=-1):
+        trained.append(output)
+        (output / "model-best").mkdir(parents=True, exist_ok=True)
+        (output / "train.log").write_text("E    #       LOSS NER  ENTS_F  SCORE\n 0     200    1.00   0.50    0.50\n 1     400    0.50   0.60    0.60\n",
+                                          encoding="utf8")
+        return 12.5
+
+    monkeypatch.setattr(grid, "WORK", tmp_path)
+    monkeypatch.setattr(bench_run, "train_in_subprocess", train)
+    pair = next(iter(grid.PAIRS))
+    paths = {"source_train": "train", "source_dev": "dev"}
+    (grid.source_model_path("dtn", pair)).mkdir(parents=True)  # cut off: model-best, no record
+    model = bench_run.source_model("dtn", pair, paths)
+    assert trained == [model.parent]
+    assert srsly.read_json(model.parent / bench_run.SOURCE_RECORD) == {"train_seconds": 12.5, "steps": 400, "best_step": 400}
+    assert bench_run.source_model("dtn", pair, paths) == model and len(trained) == 1
