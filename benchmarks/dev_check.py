@@ -25,7 +25,7 @@ if not __package__:  # run as a script: the package it belongs to must be import
 from spacy_dtn.gate_scores import saved_gates
 from spacy_dtn.runs import Record, Run, Scores, run_all
 
-from benchmarks.grid import PAIRS, RESULTS, VECTOR_METHODS, WORK, pair_folder, vectors_folder
+from benchmarks.grid import ALL_PAIRS, RESULTS, VECTOR_METHODS, WORK, pair_folder, vectors_folder
 from benchmarks.run import GATED_SYSTEMS, OPTIONAL_SYSTEMS, SYSTEMS, corpora, system_run
 
 CHECKS = RESULTS / "dev_checks.json"
@@ -67,7 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True, help="the candidate's name (its records and output folder)")
     parser.add_argument("--system", choices=SYSTEMS + OPTIONAL_SYSTEMS, default="dtn_sequential")
-    parser.add_argument("--pair", choices=list(PAIRS), required=True)
+    parser.add_argument("--pair", choices=list(ALL_PAIRS), required=True)
     parser.add_argument("--fraction", type=float, required=True)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")

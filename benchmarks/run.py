@@ -43,7 +43,7 @@ from spacy_dtn.gate_scores import saved_gates
 from spacy_dtn.runs import Run, Scores, config_digest, folder_name, log, logged_steps, run_all, train_in_subprocess
 from spacy_dtn.search import all_schemes, corpus_labels, scheme_name
 
-from benchmarks.grid import (BENCH, BUDGET, BUDGET_OVERRIDES, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
+from benchmarks.grid import (ALL_PAIRS, BENCH, BUDGET, BUDGET_OVERRIDES, CHECK_PAIRS, CONFIGS, FRACTIONS, LABEL_MAPS, PAIRS, QUICK, RESULTS, ROOT, SCHEME_FRACTION,
                    SEEDS, SOURCE_CONFIGS, SOURCE_DEV_COUNT, SOURCE_SEED, SPACY_READS_VECTORS, VECTOR_METHODS, WORK, corpus_paths,
                    pair_folder, source_model_path, system_config, vectors_folder, vectors_path)
 from benchmarks.speed import measure_speed
@@ -66,7 +66,7 @@ def corpora(pair: str, fraction: float, seed: int) -> Dict[str, Path]:
     """Convert the pair once; the target training set is a seeded fraction."""
     from spacy_dtn.converters import convert
 
-    source, target = PAIRS[pair]
+    source, target = ALL_PAIRS[pair]
     paths = corpus_paths(pair, fraction, seed)
     jobs = {
         "source_train": (ROOT / "assets" / source / "train.tsv", {}),
@@ -225,7 +225,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="systems to train (default: all but the transformer DTN): "
                              f"{', '.join(SYSTEMS + OPTIONAL_SYSTEMS)}, or one fixed scheme, e.g. scheme:word_embed+word_lstm")
     parser.add_argument("--seeds", nargs="+", type=int, help="the seeds (default 0 with --quick, else 0 1 2)")
-    parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="without --quick: the pairs")
+    parser.add_argument("--pairs", nargs="+", choices=list(ALL_PAIRS), default=list(PAIRS),
+                        help=f"without --quick: the pairs (default: the grid's; {', '.join(CHECK_PAIRS)} only checks the defaults)")
     parser.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="without --quick: the fractions")
     parser.add_argument("--vectors", choices=VECTOR_METHODS,
                         help="every system reads the pair's static vectors built by this method (grid.py, Vectors policy)")

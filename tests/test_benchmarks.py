@@ -343,3 +343,26 @@ def test_a_source_cut_off_mid_training_is_trained_again_and_a_finished_one_is_re
     assert trained == [model.parent]
     assert srsly.read_json(model.parent / bench_run.SOURCE_RECORD) == {"train_seconds": 12.5, "steps": 400, "best_step": 400}
     assert bench_run.source_model("dtn", pair, paths) == model and len(trained) == 1
+
+
+def iob_labels(tsv: Path) -> set:
+    """The entity types an IOB file of the shipped assets tags."""
+    tags = (line.rsplit("\t", 1)[-1].strip() for line in tsv.read_text(encoding="utf8").splitlines() if "\t" in line)
+    return {tag.split("-", 1)[1] for tag in tags if tag != "O"}
+
+
+def test_a_check_pair_runs_only_when_named_and_maps_labels_its_corpora_have(monkeypatch):
+    """The check pair tests the defaults on data they were not chosen on: the
+    default grid leaves it out, `--pairs` takes it, and every label map (the
+    grid's and the check's) names a source type onto a target type that exist."""
+    planned = []
+    monkeypatch.setattr(bench_run, "quality", lambda pairs, *args, **kwargs: planned.append(pairs))
+    monkeypatch.setattr(bench_run, "write_results", lambda *args: None)
+    check = next(iter(grid.CHECK_PAIRS))
+    bench_run.main(["--fractions", "0.1"])
+    bench_run.main(["--pairs", check, "--fractions", "0.1"])
+    assert planned == [list(grid.PAIRS), [check]] and check not in grid.PAIRS
+    for pair, mapping in grid.LABEL_MAPS.items():
+        source, target = grid.ALL_PAIRS[pair]
+        assert set(mapping) <= iob_labels(ROOT / "assets" / source / "train.tsv")
+        assert set(mapping.values()) <= iob_labels(ROOT / "assets" / target / "train.tsv")
