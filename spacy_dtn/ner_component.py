@@ -19,6 +19,7 @@ from thinc.api import Model, Optimizer
 
 from . import __version__
 from .confidence import entity_confidences, set_scored_spans
+from .label_matching import labels_by_overlap
 from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
 from .segments import Window, continues_entity, prediction_windows, training_windows
 from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
@@ -379,14 +380,18 @@ class DynamicTransferNER(TrainablePipe):
         source_component: str = "ner",
         transfer_output: bool = False,
         label_map: Dict[str, str] = {},
+        map_labels_by_overlap: Optional[float] = None,
     ) -> None:
         """Learn the label sets and build the tagger. With `source_model` (the
         path of a pipeline trained with configs/source.cfg) the copies the
         source task reads start from that pipeline's weights (sequential);
         with `transfer_output` the target's output rows for labels the source
         has too (by name, or by `label_map` from source to target label) start
-        from the source's (source_weights.py). The default (off) trains old
-        configs as before."""
+        from the source's (source_weights.py). `map_labels_by_overlap` (an entity
+        F1, 0..1) adds to `label_map` the differently named pairs the source's
+        predictions on the target's training texts show (label_matching.py;
+        `spacy train --verbose` logs them). The defaults (off) train old configs
+        as before."""
         validate_get_examples(get_examples, "DynamicTransferNER.initialize")
         found: Dict[str, set] = {TARGET: set(), SOURCE: set()}
         for eg in get_examples():
@@ -405,6 +410,15 @@ class DynamicTransferNER(TrainablePipe):
                 f"The source examples have labels {missing} that the source pipeline "
                 f"{source_model} does not predict (it has {source_labels})."
             )
+        if source is not None and transfer_output:
+            target_examples = (eg for eg in get_examples() if example_task(eg) == TARGET)
+            found_map = labels_by_overlap(
+                source, target_examples, target_labels, label_map, map_labels_by_overlap,
+                f"[initialize.components.{self.name}]",
+            )
+            if found_map:
+                util.logger.info("'%s' maps source to target labels by overlap: %s", self.name, found_map)
+            label_map = {**label_map, **found_map}
         rows = self._output_rows(source_labels, target_labels, label_map, sequential=source is not None)
         self.cfg["labels"] = target_labels
         self.cfg["source_labels"] = source_labels

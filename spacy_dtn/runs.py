@@ -28,10 +28,11 @@ from spacy.training import Example
 Scores = Dict[str, object]
 Record = Dict[str, object]
 LOG_TAIL = 3000  # characters of a failed training's log shown in the error
-# Component settings added after the grid had records, at the value that trains
-# and scores as before (a new serving option, off): a config that spells one out
-# keeps its digest, so the grid does not redo runs whose results would not change.
-NEUTRAL_SETTINGS = {"bfloat16": False}
+# Component and component-initialize settings added after the grid had records, at
+# the value that trains and scores as before (a new serving option, off; no label
+# pairs inferred): a config that spells one out keeps its digest, so the grid does
+# not redo runs whose results would not change.
+NEUTRAL_SETTINGS = {"bfloat16": False, "map_labels_by_overlap": None}
 
 
 @dataclass
@@ -120,9 +121,10 @@ def scores_on(nlp: spacy.Language, corpus: Path) -> Scores:
 def config_digest(config: Path) -> str:
     """A short digest of a config's settings (not its comments or layout): records
     carry it in their key, so a run is done again when its config has changed.
-    A component setting at its NEUTRAL_SETTINGS value is left out."""
+    A component (or component initialize) setting at its NEUTRAL_SETTINGS value is left out."""
     settings = spacy.util.load_config(config, interpolate=False)
-    for component in settings.get("components", {}).values():
+    initialize = settings.get("initialize", {}).get("components", {})
+    for component in [*settings.get("components", {}).values(), *initialize.values()]:
         for name, neutral in NEUTRAL_SETTINGS.items():
             if name in component and component[name] == neutral:
                 del component[name]

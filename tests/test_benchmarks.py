@@ -147,15 +147,19 @@ def test_a_changed_setting_changes_the_config_digest_and_a_comment_does_not(tmp_
     assert digest["same"] == digest["comment"] == config_digest(CONFIGS / "dtn.cfg") != digest["rate"]
 
 
-def test_a_serving_setting_spelled_out_at_its_neutral_value_keeps_the_digest(tmp_path):
-    """bfloat16 = false trains and scores as a config without it: the grid's
-    records stay current; bfloat16 = true scores differently, so it counts."""
-    config = (CONFIGS / "dtn_trf.cfg").read_text(encoding="utf8")
-    assert "bfloat16 = false" in config
-    for name, text in [("without", config.replace("bfloat16 = false\n", "")),
-                       ("on", config.replace("bfloat16 = false", "bfloat16 = true"))]:
+@pytest.mark.parametrize("config_name,neutral,active", [
+    ("dtn_trf.cfg", "bfloat16 = false", "bfloat16 = true"),
+    ("dtn.cfg", "map_labels_by_overlap = null", "map_labels_by_overlap = 0.4"),
+])
+def test_a_setting_spelled_out_at_its_neutral_value_keeps_the_digest(tmp_path, config_name, neutral, active):
+    """bfloat16 = false trains and scores as a config without it, and so does
+    map_labels_by_overlap = null (no label pairs inferred): the grid's records stay
+    current; their active values can change a run, so they count."""
+    config = (CONFIGS / config_name).read_text(encoding="utf8")
+    assert neutral in config
+    for name, text in [("without", config.replace(neutral + "\n", "")), ("on", config.replace(neutral, active))]:
         (tmp_path / f"{name}.cfg").write_text(text, encoding="utf8")
-    assert config_digest(tmp_path / "without.cfg") == config_digest(CONFIGS / "dtn_trf.cfg") != config_digest(tmp_path / "on.cfg")
+    assert config_digest(tmp_path / "without.cfg") == config_digest(CONFIGS / config_name) != config_digest(tmp_path / "on.cfg")
 
 
 @pytest.mark.parametrize("schemes,quick,expected", [(None, False, [0.1]), (None, True, []), (False, False, []), (True, True, [0.1])])
