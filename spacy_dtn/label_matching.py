@@ -16,6 +16,7 @@ output rows start, and training moves them from there.
 from collections import Counter
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Set, Tuple
 
+from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
@@ -74,8 +75,8 @@ def match_by_overlap(
     return matched
 
 
-def source_f1(source_pipe, examples: Iterable[Example]) -> Dict[LabelPair, float]:
-    """overlap_f1 of the source pipe's predictions on the examples' texts (in its own
+def source_f1(source_pipe: TrainablePipe, examples: Iterable[Example]) -> Dict[LabelPair, float]:
+    """overlap_f1 of the source pipe's (a dtn_ner: labels, vocab, pipe) predictions on the examples' texts (in its own
     vocab: it may read static vectors) against the examples' gold entities."""
     gold = [eg.reference for eg in examples]
     texts = (Doc(source_pipe.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]) for doc in gold)
@@ -84,7 +85,7 @@ def source_f1(source_pipe, examples: Iterable[Example]) -> Dict[LabelPair, float
 
 
 def labels_by_overlap(
-    source_pipe,
+    source_pipe: TrainablePipe,
     examples: Iterable[Example],
     target_labels: Sequence[str],
     label_map: Mapping[str, str],
