@@ -1,19 +1,13 @@
 """Pairing differently named labels from the source's predictions on the target's
-training texts (spacy_dtn/label_matching.py): the scores, the pairing rule, and the
-output rows it lets sequential transfer start from the source's."""
+training texts (spacy_dtn/label_matching.py): the scores and the pairing rule (the
+output rows it lets sequential transfer start from the source's: test_transfer_levers.py)."""
 from typing import List, Tuple
 
 import pytest
 import spacy
 from spacy.tokens import Doc, Span
-from spacy.util import fix_random_seed
-from thinc.api import Adam
 
 from spacy_dtn.label_matching import labels_by_overlap, match_by_overlap, overlap_f1, unmatched_labels
-from spacy_dtn.plan import TARGET
-from spacy_dtn.tagger_model import get_torch_module
-from conftest import examples, make_nlp
-from test_transfer_levers import assert_rows, expected_rows, source_output
 
 Ents = List[Tuple[int, int, str]]
 
@@ -59,51 +53,3 @@ def test_labels_paired_by_name_or_by_the_label_map_are_not_free():
 def test_a_min_f1_outside_0_to_1_is_an_error_naming_the_setting(min_f1):
     with pytest.raises(ValueError, match=r"map_labels_by_overlap in \[here\] is .*above 0, at most 1"):
         labels_by_overlap(None, [], ["Gene"], {}, min_f1, "[here]")
-
-
-# ------------------------------------------------- through initialize, on a trained source
-
-@pytest.fixture(scope="module")
-def trained_source(corpus_dir, tmp_path_factory):
-    """A source pipeline (Chemical, Disease) trained on the toy source corpus until it tags it."""
-    fix_random_seed(0)
-    nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1"})
-    train = examples(nlp, corpus_dir / "source.spacy", TARGET)
-    nlp.initialize(lambda: train)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(train, sgd=optimizer)
-    path = tmp_path_factory.mktemp("matching") / "source"
-    nlp.to_disk(path)
-    return path
-
-
-def renamed_target(nlp, corpus_dir):
-    """The toy target with its Disease entities called Illness."""
-    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
-    for eg in target:
-        eg.reference.ents = [Span(eg.reference, e.start, e.end, "Illness") for e in eg.reference.ents]
-    return target
-
-
-def output_after_initialize(corpus_dir, source, **settings):
-    nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1",
-                    "gated": ["char_embed", "char_lstm", "word_embed", "word_lstm"]})
-    target = renamed_target(nlp, corpus_dir)
-    fix_random_seed(0)
-    nlp.get_pipe("ner").initialize(lambda: target, nlp=nlp, source_model=str(source), **settings)
-    return get_torch_module(nlp.get_pipe("ner").model).layers["output"][TARGET]
-
-
-def test_a_renamed_label_starts_from_the_source_rows_of_the_label_it_is(corpus_dir, trained_source):
-    copied = output_after_initialize(corpus_dir, trained_source, transfer_output=True, map_labels_by_overlap=0.4)
-    fresh = output_after_initialize(corpus_dir, trained_source)
-    source = source_output(spacy.load(trained_source))
-    assert_rows(copied, fresh, source, expected_rows(["Illness"], ["Chemical", "Disease"], {"Illness": "Disease"}))
-
-
-def test_without_map_labels_by_overlap_a_renamed_label_starts_fresh(corpus_dir, trained_source):
-    by_name = output_after_initialize(corpus_dir, trained_source, transfer_output=True)
-    fresh = output_after_initialize(corpus_dir, trained_source)
-    source = source_output(spacy.load(trained_source))
-    assert_rows(by_name, fresh, source, {0: 0})  # only "O" is common

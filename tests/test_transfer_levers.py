@@ -1,6 +1,7 @@
 """Transfer levers: the target's output rows for labels it shares with the
-source start from the source's (by name or by a label map); every copy of the
-word embedding reads the pipeline's static vectors."""
+source start from the source's (by name, by a label map, or by the pairs the
+source's predictions show); every copy of the word embedding reads the
+pipeline's static vectors."""
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -8,6 +9,7 @@ import numpy
 import pytest
 import spacy
 import torch
+from spacy.tokens import Span
 from spacy.training.initialize import init_nlp
 from spacy.util import fix_random_seed, load_config
 from spacy.vectors import Vectors
@@ -106,6 +108,54 @@ def test_label_map_without_a_source_pipeline_is_an_error(corpus_dir):
     with pytest.raises(ValueError, match="label_map is set in .* but source_model is not"):
         nlp.get_pipe("ner").initialize(lambda: examples(nlp, corpus_dir / "target.spacy", TARGET),
                                        nlp=nlp, label_map={"Chemical": "Disease"})
+
+
+# ------------------------------------- labels paired by overlap (spacy_dtn/label_matching.py)
+
+@pytest.fixture(scope="module")
+def trained_source(corpus_dir, tmp_path_factory):
+    """A source pipeline (Chemical, Disease) trained on the toy source corpus until it tags it."""
+    fix_random_seed(0)
+    nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1"})
+    train = examples(nlp, corpus_dir / "source.spacy", TARGET)
+    nlp.initialize(lambda: train)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(train, sgd=optimizer)
+    path = tmp_path_factory.mktemp("matching") / "source"
+    nlp.to_disk(path)
+    return path
+
+
+def renamed_target(nlp, corpus_dir):
+    """The toy target with its Disease entities called Illness."""
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    for eg in target:
+        eg.reference.ents = [Span(eg.reference, e.start, e.end, "Illness") for e in eg.reference.ents]
+    return target
+
+
+def output_after_initialize(corpus_dir, source, **settings):
+    """The target's output copy after a seeded sequential initialize on the renamed target."""
+    nlp = make_nlp(DTN)
+    target = renamed_target(nlp, corpus_dir)
+    fix_random_seed(0)
+    nlp.get_pipe("ner").initialize(lambda: target, nlp=nlp, source_model=str(source), **settings)
+    return get_torch_module(nlp.get_pipe("ner").model).layers["output"][TARGET]
+
+
+def test_a_renamed_label_starts_from_the_source_rows_of_the_label_it_is(corpus_dir, trained_source):
+    copied = output_after_initialize(corpus_dir, trained_source, transfer_output=True, map_labels_by_overlap=0.4)
+    fresh = output_after_initialize(corpus_dir, trained_source)
+    source = source_output(spacy.load(trained_source))
+    assert_rows(copied, fresh, source, expected_rows(["Illness"], ["Chemical", "Disease"], {"Illness": "Disease"}))
+
+
+def test_without_map_labels_by_overlap_a_renamed_label_starts_fresh(corpus_dir, trained_source):
+    by_name = output_after_initialize(corpus_dir, trained_source, transfer_output=True)
+    fresh = output_after_initialize(corpus_dir, trained_source)
+    source = source_output(spacy.load(trained_source))
+    assert_rows(by_name, fresh, source, {0: 0})  # only "O" is common
 
 
 @pytest.mark.parametrize("config", ["dtn.cfg", "scheme.cfg", "dtn_trf.cfg"])
