@@ -43,14 +43,23 @@ def _shared_tokens(a: Span, b: Span) -> int:
     return min(a.end, b.end) - max(a.start, b.start)
 
 
+def paired_labels(
+    source_labels: Sequence[str], target_labels: Sequence[str], label_map: Mapping[str, str]
+) -> Dict[str, str]:
+    """Target -> source label for the pairs a same name or `label_map` makes; a label
+    that `label_map` names is not also paired by name."""
+    named = set(label_map) | set(label_map.values())
+    pairs = {label: label for label in source_labels if label in target_labels and label not in named}
+    pairs.update({target: source for source, target in label_map.items()})
+    return pairs
+
+
 def unmatched_labels(
     source_labels: Sequence[str], target_labels: Sequence[str], label_map: Mapping[str, str]
 ) -> Tuple[Set[str], Set[str]]:
-    """The source and target labels that neither a same name nor `label_map` pairs
-    (a label named in `label_map` is not also matched by name, as in common_tag_rows)."""
-    named = set(label_map) | set(label_map.values())
-    by_name = {label for label in source_labels if label in target_labels and label not in named}
-    return set(source_labels) - by_name - set(label_map), set(target_labels) - by_name - set(label_map.values())
+    """The source and target labels that paired_labels leaves without a partner."""
+    pairs = paired_labels(source_labels, target_labels, label_map)
+    return set(source_labels) - set(pairs.values()), set(target_labels) - set(pairs)
 
 
 def match_by_overlap(

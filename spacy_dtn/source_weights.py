@@ -18,6 +18,7 @@ from typing import Dict, Mapping, Sequence, Set
 import torch
 from thinc.api import Model
 
+from .label_matching import paired_labels
 from .plan import PRIVATE, SHARED, SOURCE, TARGET
 from .pytorch_tagger import OutputLayer, TransferTagger
 from .tag_scheme import OUTSIDE, make_tag_names
@@ -133,9 +134,7 @@ def common_tag_rows(
             f"The label_map in {where} maps several source labels to {twice}: a target "
             "label's rows can start from one source label only."
         )
-    named = set(label_map) | set(label_map.values())
-    pairs = {label: label for label in source_labels if label in target_labels and label not in named}
-    pairs.update({target: source for source, target in label_map.items()})
+    pairs = paired_labels(source_labels, target_labels, label_map)
     source_index = {tag: i for i, tag in enumerate(make_tag_names(source_labels, tag_scheme))}
     target_index = {tag: i for i, tag in enumerate(make_tag_names(target_labels, tag_scheme))}
     rows = {target_index[OUTSIDE]: source_index[OUTSIDE]}
