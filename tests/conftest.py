@@ -125,14 +125,19 @@ def examples(nlp, path: Path, task: str) -> List[Example]:
     return [mark_task(Example(nlp.make_doc(d.text), d), task) for d in DocBin().from_disk(path).get_docs(nlp.vocab)]
 
 
+def fit(nlp, train: List[Example]) -> None:
+    """Initialize on the examples and train on them until the toy corpora are tagged."""
+    nlp.initialize(lambda: train)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(train, sgd=optimizer)
+
+
 def trained_target_nlp(corpus_dir: Path):
     """A DTN trained on the toy target alone until it predicts entities, and its texts."""
     nlp = make_nlp({"@architectures": "spacy_dtn.DynamicTransferTagger.v1", "gated": ["word_lstm"]})
     target = examples(nlp, corpus_dir / "target.spacy", TARGET)
-    nlp.initialize(lambda: target)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(target, sgd=optimizer)
+    fit(nlp, target)
     return nlp, [eg.reference.text for eg in target]
 
 
@@ -144,11 +149,7 @@ def trained_two_task_nlp(corpus_dir: Path):
         "gated": ["char_embed", "char_lstm", "word_embed", "word_lstm"],
     })
     target = examples(nlp, corpus_dir / "target.spacy", TARGET)
-    train = target + examples(nlp, corpus_dir / "source.spacy", SOURCE)
-    nlp.initialize(lambda: train)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(train, sgd=optimizer)
+    fit(nlp, target + examples(nlp, corpus_dir / "source.spacy", SOURCE))
     texts = [eg.reference.text for eg in target]
     texts += [" ".join(texts[i : i + 3]) for i in range(0, len(texts), 3)]  # windows of several lengths
     return nlp, texts

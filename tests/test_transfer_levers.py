@@ -19,7 +19,7 @@ from spacy_dtn.plan import SHARED, SOURCE, TARGET
 from spacy_dtn.pytorch_tagger import OutputLayer
 from spacy_dtn.tag_scheme import make_tag_names
 from spacy_dtn.tagger_model import VECTORS_ATTR, _compute_features, get_torch_module, vector_rows
-from conftest import SMALL_SETTINGS, entities, examples, make_nlp
+from conftest import SMALL_SETTINGS, entities, examples, fit, make_nlp
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 DTN = {"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1", "gated": ["char_embed", "char_lstm", "word_embed", "word_lstm"]}
@@ -117,11 +117,7 @@ def trained_source(corpus_dir, tmp_path_factory):
     """A source pipeline (Chemical, Disease) trained on the toy source corpus until it tags it."""
     fix_random_seed(0)
     nlp = make_nlp({"@architectures": "spacy_dtn.BiLSTMTransferTagger.v1"})
-    train = examples(nlp, corpus_dir / "source.spacy", TARGET)
-    nlp.initialize(lambda: train)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(train, sgd=optimizer)
+    fit(nlp, examples(nlp, corpus_dir / "source.spacy", TARGET))
     path = tmp_path_factory.mktemp("matching") / "source"
     nlp.to_disk(path)
     return path
