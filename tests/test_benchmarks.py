@@ -355,17 +355,18 @@ def iob_labels(tsv: Path) -> set:
     return {tag.split("-", 1)[1] for tag in tags if tag != "O"}
 
 
-def test_a_check_pair_runs_only_when_named_and_maps_labels_its_corpora_have(monkeypatch):
-    """The check pair tests the defaults on data they were not chosen on: the
-    default grid leaves it out, `--pairs` takes it, and every label map (the
-    grid's and the check's) names a source type onto a target type that exist."""
+def test_check_pairs_run_only_when_named_and_map_labels_their_corpora_have(monkeypatch):
+    """The check pairs test the defaults on data they were not chosen on: the
+    default grid leaves them out, `--pairs` takes each, and every label map (the
+    grid's and the checks') names a source type onto a target type that exist."""
     planned = []
     monkeypatch.setattr(bench_run, "quality", lambda pairs, *args, **kwargs: planned.append(pairs))
     monkeypatch.setattr(bench_run, "write_results", lambda *args: None)
-    check = next(iter(grid.CHECK_PAIRS))
     bench_run.main(["--fractions", "0.1"])
-    bench_run.main(["--pairs", check, "--fractions", "0.1"])
-    assert planned == [list(grid.PAIRS), [check]] and check not in grid.PAIRS
+    for check in grid.CHECK_PAIRS:
+        bench_run.main(["--pairs", check, "--fractions", "0.1"])
+    assert planned == [list(grid.PAIRS), *([check] for check in grid.CHECK_PAIRS)]
+    assert not set(grid.CHECK_PAIRS) & set(grid.PAIRS)
     for pair, mapping in grid.LABEL_MAPS.items():
         source, target = grid.ALL_PAIRS[pair]
         assert set(mapping) <= iob_labels(ROOT / "assets" / source / "train.tsv")
