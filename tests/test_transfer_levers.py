@@ -10,6 +10,7 @@ import pytest
 import spacy
 import torch
 from spacy.tokens import Span
+from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.util import fix_random_seed, load_config
 from spacy.vectors import Vectors
@@ -43,15 +44,17 @@ def source_output(nlp) -> OutputLayer:
     return get_torch_module(nlp.get_pipe("ner").model).layers["output"][TARGET]
 
 
-def target_output(corpus_dir: Path, source: Path, labels: Sequence[str], **settings) -> OutputLayer:
-    """The target's output copy after a seeded sequential initialize."""
-    nlp = make_nlp(DTN)
+def initialized_output(nlp, target: List[Example], source: Path, **settings) -> OutputLayer:
+    """The target's output copy after a seeded sequential initialize on `target`."""
     fix_random_seed(0)
-    nlp.get_pipe("ner").initialize(
-        lambda: examples(nlp, corpus_dir / "target.spacy", TARGET), nlp=nlp, labels=list(labels),
-        source_model=str(source), **settings,
-    )
+    nlp.get_pipe("ner").initialize(lambda: target, nlp=nlp, source_model=str(source), **settings)
     return get_torch_module(nlp.get_pipe("ner").model).layers["output"][TARGET]
+
+
+def target_output(corpus_dir: Path, source: Path, labels: Sequence[str], **settings) -> OutputLayer:
+    """The target's output copy after a seeded sequential initialize on the toy target."""
+    nlp = make_nlp(DTN)
+    return initialized_output(nlp, examples(nlp, corpus_dir / "target.spacy", TARGET), source, labels=list(labels), **settings)
 
 
 def expected_rows(target_labels: List[str], source_labels: List[str], pairs: Dict[str, str]) -> Dict[int, int]:
@@ -134,10 +137,7 @@ def renamed_target(nlp, corpus_dir):
 def output_after_initialize(corpus_dir, source, **settings):
     """The target's output copy after a seeded sequential initialize on the renamed target."""
     nlp = make_nlp(DTN)
-    target = renamed_target(nlp, corpus_dir)
-    fix_random_seed(0)
-    nlp.get_pipe("ner").initialize(lambda: target, nlp=nlp, source_model=str(source), **settings)
-    return get_torch_module(nlp.get_pipe("ner").model).layers["output"][TARGET]
+    return initialized_output(nlp, renamed_target(nlp, corpus_dir), source, **settings)
 
 
 def test_a_renamed_label_starts_from_the_source_rows_of_the_label_it_is(corpus_dir, trained_source):
