@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import List, Tuple
@@ -823,6 +824,58 @@ def test_overlaps_are_counted_by_kind_and_kept_in_doc_spans(nlp):
     assert token_ents(doc) == [(0, 3, "X"), (4, 7, "Y")]
     assert [(s.start, s.end, s.label_) for s in doc.spans[ALL_ENTITIES_KEY]] == sorted(set(mentions))
     assert stats.counts == Counter(duplicates=1, same_span_other_label=1, nested=1, crossing=2)
+
+
+def _brute_force_kind(mention: Mention, kept: List[Mention]) -> str:
+    """The overlap kind by its definition, comparing with every kept mention."""
+    overlapping = [k for k in kept if k.start < mention.end and mention.start < k.end]
+    if len(overlapping) == 1 and (overlapping[0].start, overlapping[0].end) == (mention.start, mention.end):
+        return "same_span_other_label"
+    if len(overlapping) == 1 and overlapping[0].start <= mention.start and mention.end <= overlapping[0].end:
+        return "nested"
+    return "crossing"
+
+
+mention_lists = st.lists(
+    st.tuples(st.integers(0, 15), st.integers(1, 5), st.sampled_from("XY")).map(
+        lambda t: Mention(t[0], min(t[0] + t[1], 20), t[2])
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(mention_lists)
+def test_overlap_kinds_agree_with_their_definition(nlp, mentions):
+    doc = nlp.make_doc(" ".join("abcdefghijklmnopqrst"))
+    stats = ConversionStats()
+    set_entities(doc, mentions, stats)
+    kept = [Mention(e.start, e.end, e.label_) for e in doc.ents]
+    distinct = list(dict.fromkeys(mentions))
+    expected = Counter(_brute_force_kind(m, kept) for m in distinct if m not in kept)
+    assert {kind: stats.counts[kind] for kind in expected} == dict(expected)
+    assert sum(stats.counts[k] for k in ("same_span_other_label", "nested", "crossing")) == len(distinct) - len(kept)
+
+
+def test_long_annotated_note_converts_in_linear_time(tmp_path):
+    """A note of 3,000 sentences with 12,000 annotations (nested ones and
+    repeats) took 80 s to convert when each annotation re-read the Doc's text
+    and each sentence start re-checked the whole Doc; it takes about 2 s."""
+    sentence = "The patient had ataxia telangiectasia and breast cancer. "
+    write(tmp_path / "long.txt", sentence * 3000)
+    lines = []
+    for i in range(3000):
+        offset = i * len(sentence)
+        for start, end in [(16, 37), (42, 55), (49, 55), (16, 37)]:
+            text = sentence[start:end]
+            lines.append(f"T{len(lines) + 1}\tDisease {offset + start} {offset + end}\t{text}")
+    write(tmp_path / "long.ann", "\n".join(lines) + "\n")
+    stats = ConversionStats()
+    began = time.perf_counter()
+    (doc,) = read_brat(tmp_path, stats=stats)
+    assert time.perf_counter() - began < 20.0
+    assert len(doc.ents) == 6000 and len(list(doc.sents)) == 3000
+    assert stats.counts["duplicates"] == 3000 and stats.counts["nested"] == 3000
 
 
 def test_unknown_count_is_an_error():

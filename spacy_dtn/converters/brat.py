@@ -80,12 +80,13 @@ def read_brat(
     check_splitter(sentences)
     for pair in pair_files(path, ".ann", stats):
         stats.begin_file(pair.name)
-        doc = nlp.make_doc(read_text(pair.text))
+        text = read_text(pair.text)
+        doc = nlp.make_doc(text)
         mentions = [
-            _to_mention(doc, annotation, pair.ann, stats)
+            _to_mention(doc, text, annotation, pair.ann, stats)
             for annotation in parse_ann(pair.ann, stats)
         ]
-        if not doc.text.strip():
+        if not text.strip():
             stats.skipped["empty documents"] += 1
             continue
         set_entities(doc, mentions, stats)
@@ -95,7 +96,7 @@ def read_brat(
         yield doc
 
 
-def _to_mention(doc: Doc, annotation: TextBound, path: Path, stats: ConversionStats) -> Mention:
+def _to_mention(doc: Doc, text: str, annotation: TextBound, path: Path, stats: ConversionStats) -> Mention:
     starts, ends = zip(*annotation.fragments)
     expected = annotation.text
     if len(annotation.fragments) > 1:
@@ -103,6 +104,7 @@ def _to_mention(doc: Doc, annotation: TextBound, path: Path, stats: ConversionSt
         expected = None  # the text field of a discontinuous span joins its fragments
     return align_char_span(
         doc,
+        text,
         min(starts),
         max(ends),
         annotation.label,

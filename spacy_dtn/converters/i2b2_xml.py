@@ -102,7 +102,8 @@ def _parse(path: Path) -> ET.Element:
 
 
 def _read_standoff(root: ET.Element, path: Path, nlp: Language, stats: ConversionStats) -> Doc:
-    doc = nlp.make_doc(root.find("TEXT").text or "")
+    text = root.find("TEXT").text or ""
+    doc = nlp.make_doc(text)
     tags = root.find("TAGS")
     mentions = []
     for i, tag in enumerate(tags if tags is not None else [], start=1):
@@ -120,6 +121,7 @@ def _read_standoff(root: ET.Element, path: Path, nlp: Language, stats: Conversio
         mentions.append(
             align_char_span(
                 doc,
+                text,
                 int(offsets[0]),
                 int(offsets[1]),
                 label,
@@ -154,9 +156,10 @@ def _read_inline(record: ET.Element, path: Path, nlp: Language, stats: Conversio
         tail = element.tail or ""
         pieces.extend((content, tail))
         offset += len(content) + len(tail)
-    doc = nlp.make_doc("".join(pieces))
+    text = "".join(pieces)
+    doc = nlp.make_doc(text)
     mentions = [
-        align_char_span(doc, start, end, label, path, location, stats)
+        align_char_span(doc, text, start, end, label, path, location, stats)
         for start, end, label, location in spans
     ]
     set_entities(doc, mentions, stats)

@@ -20,6 +20,8 @@ every entity of `doc.ents`) is removed, and counted as
 """
 from typing import TYPE_CHECKING, List
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc
 
@@ -53,8 +55,10 @@ def set_sentences(doc: Doc, splitter: str, stats: "ConversionStats") -> None:
         if starts[i]
     }
     stats.add("sentence_breaks_in_entities", len(inside))
-    for i, token in enumerate(doc):
-        token.is_sent_start = starts[i] and i not in inside
+    # One array for the whole Doc: spaCy's Token.is_sent_start setter checks
+    # the whole Doc per token, which made long notes quadratic to split.
+    values = [1 if start and i not in inside else -1 for i, start in enumerate(starts)]
+    doc.from_array([SENT_START], numpy.asarray(values, dtype="int64").view("uint64"))
 
 
 def _sentencizer(doc: Doc) -> List[bool]:

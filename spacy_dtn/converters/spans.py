@@ -26,8 +26,9 @@ means the offsets are out of step, so it is not dropped silently; a span that
 covers only whitespace; annotated text that differs from the text at the
 offsets; a label that is empty or contains whitespace.
 """
+from bisect import bisect_left, bisect_right
 from pathlib import Path
-from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 
@@ -69,6 +70,7 @@ def same_text(found: str, expected: str) -> bool:
 
 def align_char_span(
     doc: Doc,
+    text: str,
     start: int,
     end: int,
     label: str,
@@ -77,9 +79,10 @@ def align_char_span(
     stats: "ConversionStats",
     expected_text: Optional[str] = None,
 ) -> Mention:
-    """Check character offsets (and the annotated text, if given) against the
-    doc text and map them to the tokens they cover."""
-    text = doc.text
+    """Check character offsets (and the annotated text, if given) against
+    `text`, the text the doc was made from, and map them to the tokens they
+    cover. The text is passed in because `Doc.text` joins every token: read
+    per annotation, it made a long annotated note quadratic to convert."""
     if not 0 <= start <= end <= len(text):
         raise ConversionError(
             path,
@@ -132,8 +135,8 @@ def set_entities(doc: Doc, mentions: Sequence[Mention], stats: "ConversionStats"
     stats.add("duplicates", len(mentions) - len(distinct))
     doc.spans[ALL_ENTITIES_KEY] = [_span(doc, m) for m in sorted(distinct)]
     kept, left_out = flat_layer(distinct)
-    for mention in left_out:
-        stats.add(overlap_kind(mention, kept))
+    for kind in overlap_kinds(left_out, kept):
+        stats.add(kind)
     doc.ents = [_span(doc, m) for m in kept]
 
 
@@ -159,11 +162,19 @@ def flat_layer(mentions: Sequence[Mention]) -> Tuple[List[Mention], List[Mention
     return sorted(kept), left_out
 
 
-def overlap_kind(mention: Mention, kept: Sequence[Mention]) -> str:
-    """How a mention left out of the flat layer overlaps the kept ones. The
-    kept ones are at least as long and do not overlap each other, so it lies
-    inside one of them or crosses the edge of one."""
-    overlapping = [k for k in kept if k.start < mention.end and mention.start < k.end]
+def overlap_kinds(left_out: Sequence[Mention], kept: Sequence[Mention]) -> Iterator[str]:
+    """How each mention left out of the flat layer overlaps the kept ones.
+    The kept ones are sorted, at least as long and do not overlap each other,
+    so a left-out one lies inside one of them or crosses the edge of one; the
+    ones it overlaps are a run of `kept`, found by binary search (their ends
+    are sorted too)."""
+    starts, ends = [k.start for k in kept], [k.end for k in kept]
+    for mention in left_out:
+        overlapping = kept[bisect_right(ends, mention.start) : bisect_left(starts, mention.end)]
+        yield _overlap_kind(mention, overlapping)
+
+
+def _overlap_kind(mention: Mention, overlapping: Sequence[Mention]) -> str:
     if len(overlapping) == 1:
         (other,) = overlapping
         if (other.start, other.end) == (mention.start, mention.end):
