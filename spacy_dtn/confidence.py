@@ -81,9 +81,12 @@ def _pin(
 
 
 def set_scored_spans(doc: Doc, key: str, spans: Sequence[Span], scores: Sequence[float]) -> None:
-    """Put the entities and their scores in doc.spans[key], as spancat does."""
-    group = SpanGroup(doc, name=key, spans=list(spans))
-    group.attrs[SCORES_ATTR] = numpy.asarray(scores, dtype="float32")
+    """Put the entities and their scores in doc.spans[key], as spancat does,
+    in (start, end) order, which lets span_confidence find a span by binary
+    search."""
+    order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end))
+    group = SpanGroup(doc, name=key, spans=[spans[i] for i in order])
+    group.attrs[SCORES_ATTR] = numpy.asarray([scores[i] for i in order], dtype="float32")
     doc.spans[key] = group
 
 
@@ -93,10 +96,31 @@ def span_confidence(span: Span) -> Optional[float]:
         scores = group.attrs.get(SCORES_ATTR)
         if scores is None:
             continue
-        for member, score in zip(group, scores):
-            if (member.start, member.end, member.label) == (span.start, span.end, span.label):
-                return float(score)
+        index = _member_index(group, span)
+        if index is not None:
+            return float(scores[index])
     return None
+
+
+def _member_index(group: SpanGroup, span: Span) -> Optional[int]:
+    """The index of the first member with the span's start, end and label.
+    A binary search over the (start, end) order set_scored_spans writes, so
+    that reading every entity's confidence of a long note stays linear; a
+    scan where a group is in another order (one a user has rebuilt)."""
+    where, lo, hi = (span.start, span.end), 0, len(group)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (group[mid].start, group[mid].end) < where:
+            lo = mid + 1
+        else:
+            hi = mid
+    for index in range(lo, len(group)):
+        member = group[index]
+        if (member.start, member.end) != where:
+            break
+        if member.label == span.label:
+            return index
+    return next((i for i, m in enumerate(group) if (m.start, m.end, m.label) == (span.start, span.end, span.label)), None)
 
 
 if not Span.has_extension(EXTENSION):

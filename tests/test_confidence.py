@@ -1,14 +1,16 @@
 """Entity confidence: CRF span marginals against brute force, and the
 component's scores in doc.spans and Span._.confidence."""
 import json
+import time
 
 import pytest
 import spacy
 import torch
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin, Span, SpanGroup
 
 from spacy_dtn.calibration import CalibrationSet, expected_calibration_error, fit_temperature, golden_section, log_loss
 from spacy_dtn.calibration import main as calibrate
+from spacy_dtn.confidence import SCORES_ATTR, set_scored_spans
 from spacy_dtn.pytorch_crf import TaggedSpans, span_marginals
 from spacy_dtn.tag_scheme import entity_tags, extending_tag
 
@@ -48,6 +50,37 @@ def test_span_marginals_match_brute_force(scheme, length, seed, scale):
     for candidate, p in zip(candidates, got.tolist()):
         assert abs(p - expected.get(candidate, 0.0)) < 1e-9, candidate
     assert any(p > 0 for p in expected.values())
+
+
+# Span._.confidence on hand-made groups
+
+
+def test_confidence_finds_each_span_and_label():
+    doc = Doc(spacy.blank("en").vocab, words=list("abcdefgh"))
+    spans = [Span(doc, 5, 7, "B"), Span(doc, 0, 2, "A"), Span(doc, 0, 2, "B"), Span(doc, 0, 1, "A")]
+    set_scored_spans(doc, "scored", spans, [0.1, 0.2, 0.3, 0.4])
+    assert [(s.start, s.end, s.label_) for s in doc.spans["scored"]] == [(0, 1, "A"), (0, 2, "A"), (0, 2, "B"), (5, 7, "B")]
+    assert [Span(doc, s, e, label)._.confidence for s, e, label in [(0, 2, "B"), (5, 7, "B"), (0, 1, "A"), (0, 2, "A")]] == \
+        pytest.approx([0.3, 0.1, 0.4, 0.2])
+    assert Span(doc, 0, 2, "C")._.confidence is None and Span(doc, 2, 3, "A")._.confidence is None
+    # A group a user rebuilt in another order is still read.
+    doc.spans["scored"] = SpanGroup(doc, name="scored", spans=[Span(doc, 5, 7, "B"), Span(doc, 0, 1, "A")],
+                                    attrs={SCORES_ATTR: [0.9, 0.8]})
+    assert Span(doc, 0, 1, "A")._.confidence == pytest.approx(0.8)
+
+
+def test_confidence_of_every_entity_of_a_long_note_is_fast():
+    """Reading all confidences of a note with 10,000 entities took minutes
+    when each read scanned the whole group; a binary search takes well
+    under a second."""
+    doc = Doc(spacy.blank("en").vocab, words=["w"] * 20_000)
+    spans = [Span(doc, i, i + 1, "A") for i in range(0, 20_000, 2)]
+    set_scored_spans(doc, "scored", spans, [i / len(spans) for i in range(len(spans))])
+    doc.ents = spans
+    began = time.perf_counter()
+    read = [ent._.confidence for ent in doc.ents]
+    assert time.perf_counter() - began < 5.0
+    assert read == pytest.approx([i / len(spans) for i in range(len(spans))])
 
 
 # The component
