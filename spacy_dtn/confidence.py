@@ -120,7 +120,8 @@ def _member_index(group: SpanGroup, span: Span) -> Optional[int]:
             break
         if member.label == span.label:
             return index
-    return next((i for i, m in enumerate(group) if (m.start, m.end, m.label) == (span.start, span.end, span.label)), None)
+    wanted = (span.start, span.end, span.label)
+    return next((i for i, m in enumerate(group) if (m.start, m.end, m.label) == wanted), None)
 
 
 if not Span.has_extension(EXTENSION):
