@@ -222,7 +222,7 @@ class Sample:
 
 
 def run_local(args: argparse.Namespace) -> Summary:
-    source = NoteSource(args.input, args.input_format, args.id_col, args.text_col)
+    source = NoteSource(args.input, args.input_format, args.id_col, args.text_col, args.encoding)
     output_format = args.output_format or detect_output_format(args.output)
     # Parts end on batch boundaries, so a resumed run batches as the first did.
     part_size = -(-args.part_size // args.batch_size) * args.batch_size
@@ -268,6 +268,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, help="default: from OUTPUT's suffix (else brat)")
     parser.add_argument("--id-col", default="id", help="id field or column of JSONL/CSV/Parquet input (default id)")
     parser.add_argument("--text-col", default="text", help="text field or column (default text)")
+    parser.add_argument("--encoding", default="utf-8", help="encoding of .txt, JSONL and CSV input, e.g. cp1252 (default utf-8)")
     parser.add_argument("--n-process", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--batch-size", type=int, default=64, help="notes per nlp.pipe batch (default 64)")
     parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on (default -1: CPU)")

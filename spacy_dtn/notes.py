@@ -3,16 +3,23 @@ file, or a CSV or Parquet table (a file, or a folder of Parquet parts).
 
 Policy: a note that cannot be annotated does not stop the run. It is yielded
 with the reason instead of a text, and the caller reports and counts it:
-an unreadable file, bytes that are not UTF-8, a JSONL line that is not a JSON
-object, a row without an id or without text (missing, null or empty), an id
-seen before. A problem with the whole input (no such path, a missing
-column) is a `NoteInputError`, raised before any note is read.
+an unreadable file, bytes that are not in the input's encoding, a JSONL line
+that is not a JSON object, a row without an id or without text (missing,
+null or empty), an id seen before. A problem with the whole input (no such
+path, a missing column, an unknown encoding) is a `NoteInputError`, raised
+before any note is read.
+
+Text files, JSONL and CSV are read as UTF-8 unless an `encoding` is named
+(archives exported on Windows are often cp1252): decoding never guesses, so
+a wrong byte is reported, not turned into a wrong character. Parquet text is
+UTF-8 by the format, so it is read as UTF-8 whatever the encoding says.
 
 Ids are strings: the relative path without `.txt` for a folder, the id
 field or column (converted with `str`) otherwise, `line N` / `row N` where a
 JSONL line or table row has none. Texts are exactly what is stored ("\\r"
 kept), so character offsets point into the stored text.
 """
+import codecs
 import importlib
 import json
 from pathlib import Path
@@ -62,7 +69,12 @@ class NoteSource:
     """The notes of an input, in a stable order, and how many there are."""
 
     def __init__(
-        self, path: Union[str, Path], input_format: Optional[str] = None, id_col: str = "id", text_col: str = "text"
+        self,
+        path: Union[str, Path],
+        input_format: Optional[str] = None,
+        id_col: str = "id",
+        text_col: str = "text",
+        encoding: str = "utf-8",
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -71,6 +83,7 @@ class NoteSource:
         if self.format not in INPUT_FORMATS:
             raise NoteInputError(f"Unknown input format {self.format!r}: use one of {', '.join(INPUT_FORMATS)}.")
         self.id_col, self.text_col = id_col, text_col
+        self.encoding = "utf-8" if self.format == "parquet" else check_encoding(encoding)
         self.total = getattr(self, f"_count_{self.format}")()
 
     def __iter__(self) -> Iterator[Note]:
@@ -100,7 +113,7 @@ class NoteSource:
             except OSError as err:
                 yield Note(note_id, None, f"cannot read {file}: {err.strerror or err}")
                 continue
-            yield text_note(note_id, data)
+            yield text_note(note_id, data, self.encoding)
 
     # JSONL
 
@@ -117,9 +130,9 @@ class NoteSource:
     def _json_note(self, line: bytes, number: int) -> Note:
         where = f"line {number}"
         try:
-            record = json.loads(line.decode("utf-8"))
+            record = json.loads(line.decode(self.encoding))
         except UnicodeDecodeError as err:
-            return Note(where, None, f"not valid UTF-8 at byte {err.start} of the line")
+            return Note(where, None, not_decodable(self.encoding, f"byte {err.start} of the line"))
         except ValueError as err:
             return Note(where, None, f"not JSON ({err})")
         if not isinstance(record, dict):
@@ -138,14 +151,14 @@ class NoteSource:
 
     def _csv_chunks(self, columns):
         pandas = table_library("pandas")
-        header = pandas.read_csv(self.path, nrows=0, encoding_errors="surrogateescape").columns
+        header = pandas.read_csv(self.path, nrows=0, encoding=self.encoding, encoding_errors="surrogateescape").columns
         self._table_columns(header)
         # Every value as a Python string (object dtype: pandas' Arrow strings
         # refuse surrogates), an empty cell as "": ids keep their leading zeros
         # and a missing text is "". Bad bytes become surrogates, caught per row.
         return pandas.read_csv(
             self.path, usecols=columns, dtype=object, keep_default_na=False,
-            chunksize=TABLE_CHUNK, encoding_errors="surrogateescape",
+            chunksize=TABLE_CHUNK, encoding=self.encoding, encoding_errors="surrogateescape",
         )
 
     def _count_csv(self) -> int:
@@ -182,20 +195,37 @@ class NoteSource:
             return Note(where, None, f"no {self.id_col!r} value")
         note_id = str(note_id)
         if isinstance(text, bytes):
-            return text_note(note_id, text)
+            return text_note(note_id, text, self.encoding)
         if not isinstance(text, str) or not text:
             return Note(note_id, None, f"no text (the {self.text_col!r} value is {text!r})")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as err:
-            return Note(note_id, None, f"not valid UTF-8 at character {err.start} of the text")
+            return Note(note_id, None, not_decodable(self.encoding, f"character {err.start} of the text"))
         return Note(note_id, text)
 
 
-def text_note(note_id: str, data: bytes) -> Note:
-    """A note from stored bytes: UTF-8, not empty."""
+def check_encoding(encoding: str) -> str:
+    """The codec's canonical name ("utf-8", "cp1252"), or a NoteInputError."""
     try:
-        text = data.decode("utf-8")
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise NoteInputError(
+            f"Unknown encoding {encoding!r}: name a Python codec, e.g. utf-8, cp1252 or latin-1."
+        ) from None
+
+
+def not_decodable(encoding: str, where: str) -> str:
+    """Why a note's bytes were refused, and what to do where the whole input has another encoding."""
+    if encoding == "utf-8":
+        return f"not valid UTF-8 at {where} (notes in another encoding: name it with --encoding, e.g. cp1252)"
+    return f"not valid {encoding} at {where}"
+
+
+def text_note(note_id: str, data: bytes, encoding: str) -> Note:
+    """A note from stored bytes in `encoding`, not empty."""
+    try:
+        text = data.decode(encoding)
     except UnicodeDecodeError as err:
-        return Note(note_id, None, f"not valid UTF-8 at byte {err.start}")
+        return Note(note_id, None, not_decodable(encoding, f"byte {err.start}"))
     return Note(note_id, text) if text else Note(note_id, None, "no text (empty)")

