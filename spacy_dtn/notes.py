@@ -14,7 +14,7 @@ Text files, JSONL and CSV are read as UTF-8 unless an `encoding` is named
 a wrong byte is reported, not turned into a wrong character. Parquet text is
 UTF-8 by the format, so it is read as UTF-8 whatever the encoding says.
 
-Ids are strings: the relative path without `.txt` for a folder, the id
+Ids are strings: the relative path without `.txt` (any case) for a folder, the id
 field or column (converted with `str`) otherwise, `line N` / `row N` where a
 JSONL line or table row has none. Texts are exactly what is stored ("\\r"
 kept), so character offsets point into the stored text.
@@ -97,7 +97,8 @@ class NoteSource:
     # Folder of .txt files
 
     def _txt_files(self):
-        files = sorted(p for p in self.path.rglob("*.txt") if not p.is_dir())
+        # Any case of the suffix: archives copied from Windows often say .TXT.
+        files = sorted(p for p in self.path.rglob("*") if p.suffix.lower() == ".txt" and not p.is_dir())
         if not files:
             raise NoteInputError(f"{self.path}: no .txt files found in the folder; check the INPUT path.")
         return files

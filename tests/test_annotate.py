@@ -56,8 +56,9 @@ def test_inputs_report_bad_notes_and_go_on(tmp_path):
     (folder / "ward" / "b.txt").write_bytes(b"caf\xe9 latin-1")
     (folder / "c.txt").write_bytes(b"")
     (folder / "d.txt").symlink_to(folder / "missing.txt")
+    (folder / "e.TXT").write_text("Copied from Windows .", encoding="utf8")
     notes = list(NoteSource(folder))
-    assert [(n.id, n.text) for n in notes if n.error is None] == [("a", "Fine note .")]
+    assert [(n.id, n.text) for n in notes if n.error is None] == [("a", "Fine note ."), ("e", "Copied from Windows .")]
     errors = {n.id: n.error for n in notes if n.error}
     assert set(errors) == {"ward/b", "c", "d"}
     assert "UTF-8" in errors["ward/b"] and "empty" in errors["c"] and "cannot read" in errors["d"]
