@@ -6,6 +6,9 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
 
+from spacy_dtn.plan import TARGET
+from spacy_dtn.transfer_corpus import TransferCorpus, example_task
+
 from conftest import train_few_steps
 
 
@@ -51,3 +54,25 @@ def test_dtn_joint_learns_the_target_and_reports_gates(corpus_dir, tmp_path):
     for layer in ["char_embed", "char_lstm", "word_embed", "word_lstm"]:
         assert 0.0 < performance[f"gate_{layer}"] < 1.0
     assert performance["gate_output"] == 0.0  # different label sets: private output
+
+
+
+def test_transfer_corpus_reads_its_files_once_and_makes_fresh_examples(corpus_dir, monkeypatch):
+    """Joint training (`max_epochs = -1`) calls the reader once per epoch; the
+    .spacy files are read on the first call only, and every call still makes
+    new Examples (fresh predicted docs) over the same reference docs."""
+    reads = []
+    from_disk = DocBin.from_disk
+    monkeypatch.setattr(DocBin, "from_disk", lambda self, path: reads.append(Path(path).name) or from_disk(self, path))
+    corpus = TransferCorpus(corpus_dir / "source.spacy", corpus_dir / "target.spacy", 1.0, 0, 0)
+    nlp = spacy.blank("en")
+    first, second = list(corpus(nlp)), list(corpus(nlp))
+    assert sorted(reads) == ["source.spacy", "target.spacy"]
+
+    def targets(examples):
+        return {id(eg.reference): eg.reference.text for eg in examples if example_task(eg) == TARGET}
+
+    assert targets(first) == targets(second) and len(targets(first)) == len(list(corpus.target(nlp)))
+    assert not {id(eg.predicted) for eg in first} & {id(eg.predicted) for eg in second}
+    list(corpus(spacy.blank("en")))  # another pipeline (another vocab): read again
+    assert sorted(reads) == ["source.spacy", "source.spacy", "target.spacy", "target.spacy"]
