@@ -110,7 +110,8 @@ def _member_index(group: SpanGroup, span: Span) -> Optional[int]:
     where, lo, hi = (span.start, span.end), 0, len(group)
     while lo < hi:
         mid = (lo + hi) // 2
-        if (group[mid].start, group[mid].end) < where:
+        member = group[mid]  # SpanGroup builds a new Span per index
+        if (member.start, member.end) < where:
             lo = mid + 1
         else:
             hi = mid

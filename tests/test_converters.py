@@ -860,7 +860,7 @@ def test_overlap_kinds_agree_with_their_definition(nlp, mentions):
 def test_long_annotated_note_converts_in_linear_time(tmp_path):
     """A note of 3,000 sentences with 12,000 annotations (nested ones and
     repeats) took 80 s to convert when each annotation re-read the Doc's text
-    and each sentence start re-checked the whole Doc; it takes about 2 s."""
+    and each sentence start re-checked the whole Doc; it takes under a second."""
     sentence = "The patient had ataxia telangiectasia and breast cancer. "
     write(tmp_path / "long.txt", sentence * 3000)
     lines = []

@@ -56,7 +56,6 @@ def test_dtn_joint_learns_the_target_and_reports_gates(corpus_dir, tmp_path):
     assert performance["gate_output"] == 0.0  # different label sets: private output
 
 
-
 def test_transfer_corpus_reads_its_files_once_and_makes_fresh_examples(corpus_dir, monkeypatch):
     """Joint training (`max_epochs = -1`) calls the reader once per epoch; the
     .spacy files are read on the first call only, and every call still makes
