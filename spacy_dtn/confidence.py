@@ -4,7 +4,9 @@ exactly this label, exposed the way spaCy's spancat exposes span scores.
 Policy:
 - a confidence is a span marginal of the CRF (pytorch_crf.span_marginals),
   computed for the decoded entities only: one forward pass per tagging batch
-  over the windows that have an entity and one constrained copy per entity;
+  over the windows that have an entity and one constrained copy per entity,
+  on the scores the decoder read (no entity begins or ends on whitespace:
+  DynamicTransferNER.predict), so the paths it forbids weigh nothing;
 - the CRF's scores are divided by a temperature first (1 = the model as
   trained; calibration.py fits another on dev data), which keeps the decoded
   entities unchanged and only sharpens or flattens their probabilities;

@@ -24,13 +24,14 @@ from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TAR
 from .segments import Window, continues_entity, prediction_windows, training_windows
 from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
 from .source_weights import common_tag_rows, copy_source_weights, freeze_shared_copies
-from .tag_scheme import check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
+from .tag_scheme import boundary_tags, check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
 from .tagger_model import (
     TaggerInput,
     TaggerOutput,
     TagSet,
     best_tag_paths,
     built_plan,
+    forbid_on_whitespace,
     gate_totals,
     has_tags,
     initialize_for_loading,
@@ -240,11 +241,19 @@ class DynamicTransferNER(TrainablePipe):
             yield from super().pipe(stream, batch_size=batch_size)
 
     def predict(self, docs: Iterable[Doc]) -> List[EntitySpans]:
+        """Each doc's entities and their confidences. An entity never begins
+        or ends on a whitespace token (a line break before "breast cancer"),
+        as in spaCy's `ner`, which keeps entities from beginning on one: the
+        corpora a model learns from rarely hold whitespace tokens, so what it
+        scores there is noise, and a span that takes it in has offsets that
+        match no annotation."""
         docs = list(docs)
         found: List[EntitySpans] = [[] for _ in docs]
         names = self.tag_names(TARGET)
+        edges = boundary_tags(names, self.cfg["tag_scheme"])
         for batch in self._predict_batches(self.windows(docs)):
-            outputs = self.model.predict(([w.span for _, w in batch], TARGET))
+            segments = [w.span for _, w in batch]
+            outputs = forbid_on_whitespace(self.model.predict((segments, TARGET)), segments, edges)
             kept = [self._kept_spans(window, path, names) for (_, window), path in zip(batch, best_tag_paths(outputs))]
             for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
                 offset = window.span.start
@@ -253,13 +262,19 @@ class DynamicTransferNER(TrainablePipe):
         return [_without_overlaps(spans) for spans in found]
 
     def _kept_spans(self, window: Window, path: List[int], names: List[str]) -> List[Tuple[int, int, str]]:
-        """The entities of a window's tag path that the window keeps. Most
-        windows of clinical text have none: an all-"O" path (tag id 0, see
-        make_tag_names) is skipped without turning its ids into tag strings."""
+        """The entities of a window's tag path that the window keeps, without
+        trailing whitespace tokens (only BIO, which has no end tag to forbid
+        there, can decode them). Most windows of clinical text have none: an
+        all-"O" path (tag id 0, see make_tag_names) is skipped without turning
+        its ids into tag strings."""
         if not any(path):
             return []
         spans = spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
-        return [span for span in spans if window.keeps(window.span.start + span[0])]
+        return [
+            (s, _end_before_space(window.span, s, e), label)
+            for s, e, label in spans
+            if window.keeps(window.span.start + s)
+        ]
 
     def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
         """Each entity's CRF probability in its window; None everywhere when
@@ -569,6 +584,14 @@ class DynamicTransferNER(TrainablePipe):
             serve_quantized(self.model)
         if self.bfloat16:
             serve_bfloat16(self.model)
+
+
+def _end_before_space(segment: Span, start: int, end: int) -> int:
+    """The end of segment[start:end] without its trailing whitespace tokens
+    (its first token is never whitespace: no tag that begins an entity may go there)."""
+    while end - start > 1 and segment[end - 1].is_space:
+        end -= 1
+    return end
 
 
 def _without_overlaps(spans: EntitySpans) -> EntitySpans:

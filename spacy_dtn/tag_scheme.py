@@ -2,7 +2,8 @@
 
 The CRF needs to know which tag bigrams are legal so that decoding can never
 produce a broken entity; that knowledge lives here, next to the conversions
-between entity spans and tag sequences.
+between entity spans and tag sequences. So does which tags begin or end an
+entity (`boundary_tags`): prediction keeps them off whitespace tokens.
 """
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -53,6 +54,13 @@ def allowed_transitions(
             else:
                 trans[i, j] = p_from in closes
     return start, trans, end
+
+
+def boundary_tags(tag_names: Sequence[str], tag_scheme: str) -> numpy.ndarray:
+    """Which tags begin or end an entity, a bool per tag: BILUO's B, L and U,
+    BIO's B (BIO has no tag that ends an entity: the next token's tag does)."""
+    edges = {"BIO": ("B",), "BILUO": ("B", "L", "U")}[check_tag_scheme(tag_scheme)]
+    return numpy.array([_split(tag)[0] in edges for tag in tag_names], dtype=bool)
 
 
 def biluo_to_bio(tags: Sequence[str]) -> List[str]:

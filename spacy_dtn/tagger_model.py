@@ -676,6 +676,24 @@ def best_tag_paths(outputs: TaggerOutput) -> List[List[int]]:
     return viterbi_decode(*outputs[0])
 
 
+def forbid_on_whitespace(outputs: TaggerOutput, segments: Sequence[Span], tags: numpy.ndarray) -> TaggerOutput:
+    """The outputs with `tags` (a bool per tag) impossible on the segments'
+    whitespace tokens (line breaks, tabs, runs of spaces): their emission
+    scores become minus infinity, so neither the Viterbi path nor a span
+    marginal can use them. The outputs themselves where no token is whitespace."""
+    space = _token_ids(segments, ["IS_SPACE"])[:, 1].astype(bool)
+    if not space.any():
+        return outputs
+    scores, gate_sums = outputs
+    lengths = [len(segment) for segment in segments]
+    rows = numpy.repeat(numpy.arange(len(segments)), lengths)
+    columns = numpy.arange(len(rows)) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    at_space = numpy.zeros(tuple(scores.mask.shape), dtype=bool)
+    at_space[rows[space], columns[space]] = True
+    banned = torch.from_numpy(at_space[:, :, None] & tags).to(scores.emissions.device)
+    return scores._replace(emissions=scores.emissions.masked_fill(banned, float("-inf"))), gate_sums
+
+
 def tagging_loss(outputs: TaggerOutput, gold: Sequence[Sequence[int]]) -> Tuple[float, CRFScores]:
     """The CRF loss of the gold tag ids, and the gradient the model's backprop takes."""
     return crf_loss(outputs[0], gold)

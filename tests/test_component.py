@@ -6,7 +6,7 @@ from typing import List
 import pytest
 import spacy
 import torch
-from thinc.api import Adam, fix_random_seed
+from thinc.api import Adam, Model, fix_random_seed
 
 from conftest import CONFIGS, SMALL_SETTINGS, entities, examples, make_nlp, trained_target_nlp
 from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
@@ -127,6 +127,45 @@ def test_multiprocess_pipe_matches_single_process(corpus_dir, tmp_path):
     texts = texts * 5
     single = entities(nlp.pipe(texts, batch_size=7))
     assert entities(nlp.pipe(texts, batch_size=7, n_process=2)) == single
+
+
+WORDS = {"diabetes", "renal", "failure"}
+
+
+@pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
+def test_entities_never_begin_or_end_on_whitespace(corpus_dir, monkeypatch, scheme):
+    """A model that scores the line breaks around "diabetes" as entity tokens
+    (a corpus without whitespace tokens teaches it nothing there) still gives
+    entities that begin and end on words, each with a confidence; one may
+    still run across a line break ("renal\nfailure")."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("dtn_ner", name="ner", config={
+        "model": {"@architectures": "spacy_dtn.HierarchicalTagger.v1", "settings": SMALL_SETTINGS},
+        "tag_scheme": scheme,
+    })
+    target = examples(nlp, corpus_dir / "target.spacy", TARGET)
+    nlp.initialize(lambda: target)
+    ner = nlp.get_pipe("ner")
+    predict = Model.predict  # a Model's attributes are slots: patch the class
+
+    def edges_on_whitespace(model, X):
+        scores, gate_sums = predict(model, X)
+        names = ner.tag_names(TARGET)
+        # Inside an entity a word scores higher than at its start, so a
+        # line break inside "renal\nfailure" does not split it.
+        on_word = torch.tensor([0.0] + [11.0 if name[0] in "IL" else 10.0 for name in names[1:]])
+        emissions = torch.zeros_like(scores.emissions)
+        for row, segment in enumerate(X[0]):
+            for i, token in enumerate(segment):
+                in_words = token.text in WORDS
+                emissions[row, i, 1:] = 8.0 if token.is_space else 0.0 if in_words else -10.0
+                emissions[row, i] += on_word if in_words else 0.0
+        return scores._replace(emissions=emissions), gate_sums
+
+    monkeypatch.setattr(Model, "predict", edges_on_whitespace)
+    doc = nlp("Patients with\n\ndiabetes\n\nand renal\nfailure .")
+    assert [e.text for e in doc.ents] == ["diabetes", "renal\nfailure"]
+    assert all(0.0 < e._.confidence <= 1.0 for e in doc.ents)
 
 
 def test_keep_existing_ents(corpus_dir):

@@ -4,6 +4,7 @@ from spacy_dtn.tag_scheme import (
     allowed_transitions,
     bio_to_biluo,
     biluo_to_bio,
+    boundary_tags,
     make_tag_names,
     spans_from_tags,
 )
@@ -14,6 +15,12 @@ def test_tag_names_are_stable_and_complete():
     assert len(make_tag_names(["A"], "BILUO")) == 5
     with pytest.raises(ValueError, match="BIOES"):
         make_tag_names(["A"], "BIOES")
+
+
+def test_boundary_tags_begin_or_end_an_entity():
+    names = make_tag_names(["A"], "BILUO")  # O B-A I-A L-A U-A
+    assert boundary_tags(names, "BILUO").tolist() == [False, True, False, True, True]
+    assert boundary_tags(make_tag_names(["A"], "BIO"), "BIO").tolist() == [False, True, False]
 
 
 @pytest.mark.parametrize(
