@@ -13,7 +13,7 @@ import srsly
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from benchmarks import grid
+from benchmarks import grid, line_breaks
 from benchmarks import run as bench_run
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run, system_name
@@ -371,3 +371,18 @@ def test_check_pairs_run_only_when_named_and_map_labels_their_corpora_have(monke
         source, target = grid.ALL_PAIRS[pair]
         assert set(mapping) <= iob_labels(ROOT / "assets" / source / "train.tsv")
         assert set(mapping.values()) <= iob_labels(ROOT / "assets" / target / "train.tsv")
+
+
+def test_line_break_notes_keep_their_gold_offsets():
+    nlp = spacy.blank("en")
+    first = nlp.make_doc("Colon cancer was found .")
+    first.ents = [first.char_span(0, 12, "Disease")]
+    second = nlp.make_doc("No signs of asthma in a patient with a long history of ataxia telangiectasia .")
+    second.ents = [second.char_span(12, 18, "Disease"), second.char_span(55, 76, "Disease")]
+    for separator in (" ", "\n\n"):
+        ((text, gold),) = line_breaks.joined_notes([first, second], separator, sentences=10)
+        assert sorted(text[s:e] for s, e, _ in gold) == ["Colon cancer", "asthma", "ataxia telangiectasia"]
+    wrapped = line_breaks.hard_wrapped(text.replace("\n\n", " "), width=40)
+    assert len(wrapped) == len(text) - 1 and "\n" in wrapped
+    assert all(len(line) <= 40 for line in wrapped.split("\n"))
+    assert wrapped.replace("\n", " ") == text.replace("\n\n", " ")

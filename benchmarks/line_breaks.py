@@ -1,0 +1,94 @@
+"""Entity F1 on notes laid out as clinical text is: the grid's one-sentence
+docs rarely hold a whitespace token, a hospital's notes are full of them. Dev
+sentences are joined into notes of `--sentences` each, three ways: by a space
+(the corpus as it is), by a blank line, and by a space hard-wrapped at
+`--width` columns (a line break replaces the last space before the column,
+so no offset moves). F1 is exact on character offsets and label, as an
+annotation tool compares; `whitespace_edges` counts predicted entities that
+begin or end on a whitespace token.
+
+    python benchmarks/line_breaks.py PIPELINE benchmarks/results/line_breaks.json [--dev DEV.spacy]
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Set, Tuple
+
+if not __package__:  # run as a script: the package it belongs to must be importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from benchmarks.precision_f1 import CORPUS
+
+Entity = Tuple[int, int, str]
+Note = Tuple[str, Set[Entity]]
+
+
+def joined_notes(docs: List[Doc], separator: str, sentences: int) -> List[Note]:
+    """Notes of `sentences` docs joined by `separator`, with their gold entities' offsets."""
+    notes = []
+    for first in range(0, len(docs), sentences):
+        text, gold = "", set()
+        for doc in docs[first : first + sentences]:
+            text += separator if text else ""
+            gold |= {(len(text) + e.start_char, len(text) + e.end_char, e.label_) for e in doc.ents}
+            text += doc.text
+        notes.append((text, gold))
+    return notes
+
+
+def hard_wrapped(text: str, width: int) -> str:
+    """The text with the last space before each line's `width`-th column
+    turned into a line break, as a note editor wraps; offsets are unchanged."""
+    chars, column, last_space = list(text), 0, -1
+    for i, char in enumerate(chars):
+        if char == "\n":
+            column, last_space = 0, -1
+            continue
+        last_space = i if char == " " else last_space
+        column += 1
+        if column > width and last_space >= 0:
+            chars[last_space] = "\n"
+            column, last_space = i - last_space, -1
+    return "".join(chars)
+
+
+def scores(nlp: spacy.Language, notes: List[Note]) -> Dict[str, float]:
+    found = correct = expected = edges = 0
+    for doc, (_, gold) in zip(nlp.pipe(text for text, _ in notes), notes):
+        predicted = {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+        edges += sum(e[0].is_space or e[-1].is_space for e in doc.ents)
+        found, correct, expected = found + len(predicted), correct + len(predicted & gold), expected + len(gold)
+    precision, recall = correct / max(found, 1), correct / max(expected, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+    return {"f1": round(100 * f1, 2), "precision": round(100 * precision, 2), "recall": round(100 * recall, 2),
+            "whitespace_edges": edges}
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline")
+    parser.add_argument("output")
+    parser.add_argument("--dev", default=str(CORPUS / "target_dev.spacy"))
+    parser.add_argument("--sentences", type=int, default=10, help="sentences per note (default 10)")
+    parser.add_argument("--width", type=int, default=80, help="hard-wrap column (default 80)")
+    args = parser.parse_args(argv)
+    nlp = spacy.load(args.pipeline)
+    docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
+    by_space = joined_notes(docs, " ", args.sentences)
+    layouts = {
+        "space": by_space,
+        "blank_line": joined_notes(docs, "\n\n", args.sentences),
+        f"wrapped_{args.width}": [(hard_wrapped(text, args.width), gold) for text, gold in by_space],
+    }
+    result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
+              **{name: scores(nlp, notes) for name, notes in layouts.items()}}
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
