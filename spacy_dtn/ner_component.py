@@ -258,23 +258,17 @@ class DynamicTransferNER(TrainablePipe):
             for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
                 offset = window.span.start
                 for (s, e, label), score in zip(spans, scores):
-                    found[i].append((offset + s, offset + e, label, score))
+                    found[i].append((offset + s, offset + _end_before_space(window.span, s, e), label, score))
         return [_without_overlaps(spans) for spans in found]
 
     def _kept_spans(self, window: Window, path: List[int], names: List[str]) -> List[Tuple[int, int, str]]:
-        """The entities of a window's tag path that the window keeps, without
-        trailing whitespace tokens (only BIO, which has no end tag to forbid
-        there, can decode them). Most windows of clinical text have none: an
-        all-"O" path (tag id 0, see make_tag_names) is skipped without turning
-        its ids into tag strings."""
+        """The entities of a window's tag path that the window keeps. Most
+        windows of clinical text have none: an all-"O" path (tag id 0, see
+        make_tag_names) is skipped without turning its ids into tag strings."""
         if not any(path):
             return []
         spans = spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
-        return [
-            (s, _end_before_space(window.span, s, e), label)
-            for s, e, label in spans
-            if window.keeps(window.span.start + s)
-        ]
+        return [span for span in spans if window.keeps(window.span.start + span[0])]
 
     def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
         """Each entity's CRF probability in its window; None everywhere when
@@ -587,8 +581,11 @@ class DynamicTransferNER(TrainablePipe):
 
 
 def _end_before_space(segment: Span, start: int, end: int) -> int:
-    """The end of segment[start:end] without its trailing whitespace tokens
-    (its first token is never whitespace: no tag that begins an entity may go there)."""
+    """The end of a decoded entity segment[start:end] without its trailing
+    whitespace tokens, which only BIO (no end tag to forbid there) decodes.
+    Its confidence is that of the span as decoded: the span without them is
+    a path the decoder did not take. The first token is never whitespace:
+    no tag that begins an entity may go there."""
     while end - start > 1 and segment[end - 1].is_space:
         end -= 1
     return end

@@ -386,3 +386,14 @@ def test_line_break_notes_keep_their_gold_offsets():
     assert len(wrapped) == len(text) - 1 and "\n" in wrapped
     assert all(len(line) <= 40 for line in wrapped.split("\n"))
     assert wrapped.replace("\n", " ") == text.replace("\n\n", " ")
+
+
+def test_line_break_scores_count_exact_offsets_and_whitespace_edges():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([
+        {"label": "Disease", "pattern": "asthma"},
+        {"label": "Disease", "pattern": [{"IS_SPACE": True}, {"LOWER": "colon"}]},
+    ])
+    text = "No asthma ,\ncolon cancer ."  # gold: asthma, colon cancer; found: asthma, "\ncolon"
+    got = line_breaks.scores(nlp, [(text, {(3, 9, "Disease"), (12, 24, "Disease")})])
+    assert got == {"f1": 50.0, "precision": 50.0, "recall": 50.0, "whitespace_edges": 1}
