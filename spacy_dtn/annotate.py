@@ -12,6 +12,10 @@ Policy:
 - entity confidence is switched on in the loaded pipeline whatever its
   config says (the pipeline's temperature is kept); `--min-confidence` drops
   entities below it from the output;
+- a note longer than `--max-length` characters (spaCy's default
+  `nlp.max_length`, 1,000,000, unless raised) fails with a hint to raise it:
+  dtn_ner reads a note in windows, so a long note costs time and memory in
+  proportion to its tokens, not more;
 - `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
   out; Spark commits its output when the job succeeds, so a rerun starts over.
 """
@@ -37,6 +41,7 @@ from .note_outputs import OUTPUT_FORMATS, PART_SIZE, AnnotatedNote, Entity, Note
 from .notes import INPUT_FORMATS, Note, NoteInputError, NoteSource
 
 HTML_NOTES = 20
+MAX_LENGTH = 1_000_000  # spaCy's default nlp.max_length
 # displaCy colours by confidence, so a reviewer's eye goes to the doubtful ones.
 CONFIDENCE_COLOURS = ((0.9, "#9be59b"), (0.6, "#ffe08a"), (0.0, "#ff9e9e"))
 
@@ -86,12 +91,15 @@ def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
     return [e for e in found if e.confidence is None or e.confidence >= min_confidence]
 
 
-def tag_texts(model: str, texts: Sequence[Optional[str]], min_confidence: float = 0.0) -> List[Optional[List[Entity]]]:
+def tag_texts(
+    model: str, texts: Sequence[Optional[str]], min_confidence: float = 0.0, max_length: int = MAX_LENGTH
+) -> List[Optional[List[Entity]]]:
     """The entities of each text, tagged as one batch; None for a text the
-    pipeline cannot take (none, empty, longer than its max_length). Only
-    these small tuples leave a worker: no Doc is serialized."""
+    pipeline cannot take (none, empty, longer than `max_length` characters).
+    Only these small tuples leave a worker: no Doc is serialized."""
     nlp = cached_pipeline(model)
-    usable = [isinstance(t, str) and 0 < len(t) <= nlp.max_length for t in texts]
+    nlp.max_length = max_length
+    usable = [isinstance(t, str) and 0 < len(t) <= max_length for t in texts]
     docs = iter(nlp.pipe([t for t, ok in zip(texts, usable) if ok], batch_size=max(len(texts), 1)))
     return [entities(next(docs), min_confidence) if ok else None for ok in usable]
 
@@ -104,18 +112,19 @@ def start_worker() -> None:
 
 
 def tag_batches(
-    model: str, batches: Iterable[List[Note]], n_process: int, min_confidence: float
+    model: str, batches: Iterable[List[Note]], n_process: int, min_confidence: float, max_length: int = MAX_LENGTH
 ) -> Iterator[Tuple[List[Note], List[Optional[List[Entity]]]]]:
     """Each batch with its entities, in order: here, or in `n_process` worker
     processes with a few batches in flight (the input is read as it goes)."""
     if n_process == 1:
         for batch in batches:
-            yield batch, tag_texts(model, [note.text for note in batch], min_confidence)
+            yield batch, tag_texts(model, [note.text for note in batch], min_confidence, max_length)
         return
     pending: Deque = deque()
     with multiprocessing.Pool(n_process, initializer=start_worker) as pool:
         for batch in batches:
-            pending.append((batch, pool.apply_async(tag_texts, (model, [n.text for n in batch], min_confidence))))
+            texts = [note.text for note in batch]
+            pending.append((batch, pool.apply_async(tag_texts, (model, texts, min_confidence, max_length))))
             if len(pending) > 2 * n_process:
                 batch, result = pending.popleft()
                 yield batch, result.get()
@@ -133,6 +142,7 @@ def annotate_notes(
     batch_size: int = 64,
     gpu_id: int = -1,
     min_confidence: float = 0.0,
+    max_length: int = MAX_LENGTH,
     progress: Optional[tqdm] = None,
     sample: Optional["Sample"] = None,
     done: Optional[Set[str]] = None,
@@ -155,8 +165,9 @@ def annotate_notes(
         for note in notes:
             if note.error is not None:
                 fail(note.id, note.error)
-            elif len(note.text) > nlp.max_length:
-                fail(note.id, f"{len(note.text)} characters, more than nlp.max_length = {nlp.max_length}")
+            elif len(note.text) > max_length:
+                fail(note.id, f"{len(note.text):,} characters, more than --max-length {max_length:,}: "
+                              f"pass --max-length {len(note.text)} or more to annotate it")
             else:
                 yield note
 
@@ -170,7 +181,7 @@ def annotate_notes(
             else:
                 yield batch
 
-    for batch, found in tag_batches(model, todo(), n_process, min_confidence):
+    for batch, found in tag_batches(model, todo(), n_process, min_confidence, max_length):
         for note, note_entities in zip(batch, found):
             if note.id in done:
                 summary.skipped += 1
@@ -232,7 +243,8 @@ def run_local(args: argparse.Namespace) -> Summary:
     with tqdm(total=max(source.total - len(done), 0), unit="note", desc="annotate", dynamic_ncols=True) as progress:
         summary = annotate_notes(
             args.model, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
-            min_confidence=args.min_confidence, progress=progress, sample=sample, done=done,
+            min_confidence=args.min_confidence, max_length=args.max_length, progress=progress, sample=sample,
+            done=done,
         )
     if sample is not None:
         write_atomic(args.html, sample.html().encode("utf-8"))
@@ -273,6 +285,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="notes per nlp.pipe batch (default 64)")
     parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on (default -1: CPU)")
     parser.add_argument("--min-confidence", type=float, default=0.0, help="leave out entities below this confidence")
+    parser.add_argument(
+        "--max-length", type=int, default=MAX_LENGTH,
+        help=f"longest note in characters; a longer one fails (default {MAX_LENGTH:,}, spaCy's nlp.max_length; "
+        "time and memory grow with the note's tokens)",
+    )
     parser.add_argument("--part-size", type=int, default=PART_SIZE, help=f"notes per JSONL/Parquet part, rounded up to a multiple of --batch-size (default {PART_SIZE})")
     parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when some notes failed")
     parser.add_argument("--html", type=Path, help="write a displaCy page of a sample of annotated notes here")
@@ -280,8 +297,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--engine", choices=("local", "spark"), default="local", help="default local")
     parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark (default local[2])")
     args = parser.parse_args(argv)
-    if args.n_process < 1 or args.batch_size < 1 or args.part_size < 1 or args.html_notes < 1:
-        parser.error("--n-process, --batch-size, --part-size and --html-notes must be 1 or more")
+    if min(args.n_process, args.batch_size, args.part_size, args.html_notes, args.max_length) < 1:
+        parser.error("--n-process, --batch-size, --part-size, --html-notes and --max-length must be 1 or more")
     if not 0.0 <= args.min_confidence <= 1.0:
         parser.error(f"--min-confidence {args.min_confidence}: use a value from 0 to 1")
     if args.gpu_id >= 0 and args.n_process > 1:

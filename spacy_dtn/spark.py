@@ -10,7 +10,7 @@ Policy:
   go through `nlp.pipe` batch by batch;
 - `entities` is an array of structs (start, end, label, text, confidence),
   the schema of annotate's Parquet output; it is null for a note without
-  text or longer than the pipeline's max_length;
+  text or longer than `max_length` characters (annotate.MAX_LENGTH unless raised);
 - one torch thread per Python worker: Spark runs one task per core already.
 
 Needs `pip install "spacy-dtn[spark]"` and a Java runtime.
@@ -23,7 +23,7 @@ from typing import Iterator, List, Optional
 import pandas
 from spacy import util
 
-from .annotate import Summary, start_worker, tag_texts
+from .annotate import MAX_LENGTH, Summary, start_worker, tag_texts
 from .notes import NoteInputError
 
 ENTITY_FIELDS = (("start", "long"), ("end", "long"), ("label", "string"), ("text", "string"), ("confidence", "double"))
@@ -31,13 +31,15 @@ ENTITIES_TYPE = "array<struct<" + ",".join(f"{name}:{kind}" for name, kind in EN
 SHOWN_FAILURES = 20
 
 
-def annotate_texts(texts: Iterator[pandas.Series], model: str, batch_size: int, min_confidence: float) -> Iterator[pandas.Series]:
+def annotate_texts(
+    texts: Iterator[pandas.Series], model: str, batch_size: int, min_confidence: float, max_length: int
+) -> Iterator[pandas.Series]:
     """The body of the pandas UDF: entities per text, None where there is no text."""
     start_worker()
     for series in texts:
         rows = []
         for batch in util.minibatch(series.tolist(), batch_size):
-            found = tag_texts(model, batch, min_confidence)
+            found = tag_texts(model, batch, min_confidence, max_length)
             rows += [None if ents is None else [e._asdict() for e in ents] for ents in found]
         yield pandas.Series(rows, index=series.index, dtype=object)
 
@@ -57,6 +59,7 @@ def annotate(
     output_col: str = "entities",
     batch_size: int = 64,
     min_confidence: float = 0.0,
+    max_length: int = MAX_LENGTH,
 ):
     """`df` with an `entities` column for the notes in `text_col`. Every other
     column stays; `id_col` (None for a table without one) is checked up front,
@@ -68,7 +71,7 @@ def annotate(
 
     # Spark reads the UDF's kind from these type hints; the closure holds strings and numbers only.
     def entities_udf(texts: Iterator[pandas.Series]) -> Iterator[pandas.Series]:
-        return annotate_texts(texts, model, batch_size, min_confidence)
+        return annotate_texts(texts, model, batch_size, min_confidence, max_length)
 
     return df.withColumn(output_col, pandas_udf(entities_udf, ENTITIES_TYPE)(col(text_col)))
 
@@ -96,7 +99,10 @@ def run_spark(args) -> Summary:
     if df.rdd.getNumPartitions() < parallelism:
         df = df.repartition(parallelism)
     notes = df.select(col(args.id_col).cast("string").alias("id"), col(args.text_col).alias("text"))
-    out = annotate(notes, args.model, "text", "id", batch_size=args.batch_size, min_confidence=args.min_confidence)
+    out = annotate(
+        notes, args.model, "text", "id",
+        batch_size=args.batch_size, min_confidence=args.min_confidence, max_length=args.max_length,
+    )
     started = time.perf_counter()
     out.select("id", "entities").write.mode("overwrite").parquet(str(args.output))
     seconds = time.perf_counter() - started
@@ -105,7 +111,7 @@ def run_spark(args) -> Summary:
     summary = Summary(annotated=written.filter(col("entities").isNotNull()).count(), seconds=seconds)
     summary.failed = written.filter(col("entities").isNull()).count()
     for note_id in failed:
-        print(f"failed: {note_id}: no text, or longer than the pipeline's max_length", file=sys.stderr)
+        print(f"failed: {note_id}: no text, or longer than --max-length {args.max_length:,}", file=sys.stderr)
     if summary.failed > len(failed):
         print(f"... and {summary.failed - len(failed)} more (rows of {args.output} with entities null)", file=sys.stderr)
     return summary

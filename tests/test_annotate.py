@@ -11,10 +11,10 @@ import pandas
 import pytest
 import spacy
 
-from spacy_dtn.annotate import main
+from spacy_dtn.annotate import main, tag_batches
 from spacy_dtn.converters import read_brat
 from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
-from spacy_dtn.notes import NoteSource
+from spacy_dtn.notes import Note, NoteSource
 from conftest import SENTENCES, note_texts
 
 
@@ -187,6 +187,37 @@ def test_failed_notes_are_counted_and_set_the_exit_code(model, tmp_path, capsys)
     assert (tmp_path / "brat" / "bad.txt").read_text(encoding="utf8") == "\u00ff\u00fe broken"
     assert main([str(model), str(folder), str(tmp_path / "brat2"), "--encoding", "klingon"]) == 2
     assert "Unknown encoding 'klingon'" in capsys.readouterr().err
+
+
+def test_a_note_longer_than_max_length_fails_with_a_hint_and_is_annotated_when_raised(model, tmp_path, capsys):
+    long_note = " ".join(SENTENCES)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "short.txt").write_text(SENTENCES[0], encoding="utf8")
+    (folder / "long.txt").write_text(long_note, encoding="utf8")
+    limit = len(SENTENCES[0]) + 1
+    assert main([str(model), str(folder), str(tmp_path / "brat"), "--max-length", str(limit)]) == 1
+    captured = capsys.readouterr()
+    assert (f"failed: long: {len(long_note)} characters, more than --max-length {limit}: "
+            f"pass --max-length {len(long_note)} or more to annotate it") in captured.err
+    assert "annotated 1, skipped 0 (already written), failed 1" in captured.out
+    assert main([str(model), str(folder), str(tmp_path / "brat"), "--max-length", str(len(long_note))]) == 0
+    assert "annotated 1, skipped 1 (already written), failed 0" in capsys.readouterr().out
+    expected = expected_entities(model, [long_note])[0]
+    assert expected and [(s, e, label) for s, e, label, *_ in expected] == [
+        (ent.start_char, ent.end_char, ent.label_) for ent in next(read_brat(tmp_path / "brat" / "long.txt")).ents
+    ]
+
+
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_workers_take_the_max_length_they_are_given(model, n_process):
+    """A worker process loads its own pipeline: the limit must travel with the batch."""
+    texts = [SENTENCES[0], " ".join(SENTENCES)]
+    batches = [[Note(f"n{i}", text) for i, text in enumerate(texts)]]
+    ((_, found),) = tag_batches(str(model), batches, n_process, 0.0, max_length=len(texts[1]) - 1)
+    assert found[0] is not None and found[1] is None
+    ((_, found),) = tag_batches(str(model), batches, n_process, 0.0, max_length=len(texts[1]))
+    assert found[1] is not None
 
 
 def test_joining_parts_twice_adds_nothing_twice(tmp_path):

@@ -69,3 +69,11 @@ def test_annotate_names_a_missing_id_column_before_tagging(spark, model):
         annotate(df, str(model))
     assert annotate(df, str(model), id_col="note_id").columns == ["note_id", "text", "entities"]
     assert annotate(df, str(model), id_col=None).columns == ["note_id", "text", "entities"]
+
+
+def test_annotate_leaves_notes_longer_than_max_length_null(spark, model):
+    texts = note_texts(4)
+    limit = sorted(len(text) for text in texts)[1]
+    df = spark.createDataFrame(pandas.DataFrame({"id": range(4), "text": texts}))
+    out = annotate(df, str(model), max_length=limit).toPandas().set_index("id")
+    assert [out.loc[i, "entities"] is None for i in range(4)] == [len(text) > limit for text in texts]
