@@ -14,8 +14,9 @@ Policy:
   entities below it from the output;
 - a note longer than `--max-length` characters (spaCy's default
   `nlp.max_length`, 1,000,000, unless raised) fails with a hint to raise it:
-  dtn_ner reads a note in windows, so a long note costs time and memory in
-  proportion to its tokens, not more;
+  dtn_ner reads a note in windows, so a long note's time and memory grow
+  with its tokens only; a note over the limit stays in its batch (and fails
+  there), so the batches do not depend on the limit;
 - `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
   out; Spark commits its output when the job succeeds, so a rerun starts over.
 """
@@ -161,21 +162,20 @@ def annotate_notes(
             progress.update(1)
             progress.set_postfix(failed=summary.failed, refresh=False)
 
-    def usable() -> Iterator[Note]:
+    def readable() -> Iterator[Note]:
         for note in notes:
             if note.error is not None:
                 fail(note.id, note.error)
-            elif len(note.text) > max_length:
-                fail(note.id, f"{len(note.text):,} characters, more than --max-length {max_length:,}: "
-                              f"pass --max-length {len(note.text)} or more to annotate it")
             else:
                 yield note
 
     def todo() -> Iterator[List[Note]]:
         """Whole batches: one with a note still to do is tagged again in full, so
         that every note is tagged in the same batch as in one uninterrupted run
-        (a forward pass's floats depend a little on what else is in it)."""
-        for batch in util.minibatch(usable(), batch_size):
+        (a forward pass's floats depend a little on what else is in it). A note
+        over `max_length` stays in its batch (tag_texts leaves it out of the
+        pass), so the batches are the same whatever the limit."""
+        for batch in util.minibatch(readable(), batch_size):
             if all(note.id in done for note in batch):
                 summary.skipped += len(batch)
             else:
@@ -185,6 +185,10 @@ def annotate_notes(
         for note, note_entities in zip(batch, found):
             if note.id in done:
                 summary.skipped += 1
+                continue
+            if note_entities is None:  # the one text tag_texts refuses here: too long
+                fail(note.id, f"{len(note.text):,} characters, more than --max-length {max_length:,}: "
+                              f"pass --max-length {len(note.text)} or more to annotate it")
                 continue
             annotated = AnnotatedNote(note.id, note.text, note_entities)
             try:

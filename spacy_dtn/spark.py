@@ -67,6 +67,8 @@ def annotate(
     from pyspark.sql.functions import col, pandas_udf
 
     check_columns(df, id_col, text_col)
+    if max_length < 1:
+        raise ValueError(f"max_length={max_length}: use 1 or more (characters; the default is {MAX_LENGTH:,}).")
     model = str(model)
 
     # Spark reads the UDF's kind from these type hints; the closure holds strings and numbers only.
@@ -111,7 +113,8 @@ def run_spark(args) -> Summary:
     summary = Summary(annotated=written.filter(col("entities").isNotNull()).count(), seconds=seconds)
     summary.failed = written.filter(col("entities").isNull()).count()
     for note_id in failed:
-        print(f"failed: {note_id}: no text, or longer than --max-length {args.max_length:,}", file=sys.stderr)
+        print(f"failed: {note_id}: no text, or longer than --max-length {args.max_length:,} (raise it to annotate it)",
+              file=sys.stderr)
     if summary.failed > len(failed):
         print(f"... and {summary.failed - len(failed)} more (rows of {args.output} with entities null)", file=sys.stderr)
     return summary

@@ -11,7 +11,7 @@ import pandas
 import pytest
 import spacy
 
-from spacy_dtn.annotate import main, tag_batches
+from spacy_dtn.annotate import cached_pipeline, main, tag_batches
 from spacy_dtn.converters import read_brat
 from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
 from spacy_dtn.notes import Note, NoteSource
@@ -203,6 +203,9 @@ def test_a_note_longer_than_max_length_fails_with_a_hint_and_is_annotated_when_r
     assert "annotated 1, skipped 0 (already written), failed 1" in captured.out
     assert main([str(model), str(folder), str(tmp_path / "brat"), "--max-length", str(len(long_note))]) == 0
     assert "annotated 1, skipped 1 (already written), failed 0" in capsys.readouterr().out
+    # A rerun at the lower limit finds both notes written: nothing failed.
+    assert main([str(model), str(folder), str(tmp_path / "brat"), "--max-length", str(limit)]) == 0
+    assert "annotated 0, skipped 2 (already written), failed 0" in capsys.readouterr().out
     expected = expected_entities(model, [long_note])[0]
     assert expected and [(s, e, label) for s, e, label, *_ in expected] == [
         (ent.start_char, ent.end_char, ent.label_) for ent in next(read_brat(tmp_path / "brat" / "long.txt")).ents
@@ -210,8 +213,11 @@ def test_a_note_longer_than_max_length_fails_with_a_hint_and_is_annotated_when_r
 
 
 @pytest.mark.parametrize("n_process", [1, 2])
-def test_workers_take_the_max_length_they_are_given(model, n_process):
-    """A worker process loads its own pipeline: the limit must travel with the batch."""
+def test_workers_take_the_max_length_they_are_given(model, n_process, monkeypatch):
+    """A worker process loads its own pipeline: the limit must travel with the
+    batch and become the pipeline's own (spaCy refuses a longer text: E088).
+    Forked workers inherit this process's pipeline, limit 10 characters."""
+    monkeypatch.setattr(cached_pipeline(str(model)), "max_length", 10)
     texts = [SENTENCES[0], " ".join(SENTENCES)]
     batches = [[Note(f"n{i}", text) for i, text in enumerate(texts)]]
     ((_, found),) = tag_batches(str(model), batches, n_process, 0.0, max_length=len(texts[1]) - 1)
