@@ -15,7 +15,12 @@ Policy:
   travel with the Doc through `to_bytes`, `DocBin` and `nlp.pipe(n_process=)`;
 - `Span._.confidence` reads them back: the score of the first scored span
   group holding exactly this span (start, end, label), None where none does
-  (an entity set by another component).
+  (an entity set by another component). A lookup is a binary search, which
+  finds the span in a group in (start, end) order; a group the component
+  wrote is in that order and says so (`attrs["in_span_order"]`), so there a
+  miss is final. Any other group (spancat's, one a user rebuilt, one whose
+  spans and scores no longer match in number) is scanned after a miss. A
+  group changed in place must keep that order or drop the mark.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -28,6 +33,7 @@ from .tag_scheme import entity_tags, extending_tag
 from .tagger_model import TaggerOutput
 
 SCORES_ATTR = "scores"
+IN_ORDER_ATTR = "in_span_order"
 EXTENSION = "confidence"
 # (start, end, label) of the entities found in one tagged segment.
 SegmentSpans = Sequence[Tuple[int, int, str]]
@@ -89,6 +95,7 @@ def set_scored_spans(doc: Doc, key: str, spans: Sequence[Span], scores: Sequence
     order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end))
     group = SpanGroup(doc, name=key, spans=[spans[i] for i in order])
     group.attrs[SCORES_ATTR] = numpy.asarray([scores[i] for i in order], dtype="float32")
+    group.attrs[IN_ORDER_ATTR] = True
     doc.spans[key] = group
 
 
@@ -98,17 +105,25 @@ def span_confidence(span: Span) -> Optional[float]:
         scores = group.attrs.get(SCORES_ATTR)
         if scores is None:
             continue
-        index = _member_index(group, span)
-        if index is not None:
+        index = _sorted_member_index(group, span)
+        if index is None and not (group.attrs.get(IN_ORDER_ATTR) and len(scores) == len(group)):
+            index = _member_index(group, span)
+        if index is not None and index < len(scores):
             return float(scores[index])
     return None
 
 
 def _member_index(group: SpanGroup, span: Span) -> Optional[int]:
-    """The index of the first member with the span's start, end and label.
-    A binary search over the (start, end) order set_scored_spans writes, so
-    that reading every entity's confidence of a long note stays linear; a
-    scan where a group is in another order (one a user has rebuilt)."""
+    """The index of the first member with the span's start, end and label, by a scan."""
+    wanted = (span.start, span.end, span.label)
+    return next((i for i, m in enumerate(group) if (m.start, m.end, m.label) == wanted), None)
+
+
+def _sorted_member_index(group: SpanGroup, span: Span) -> Optional[int]:
+    """The index of a member with the span's start, end and label, by binary
+    search (the first one where the group is in (start, end) order), so that
+    reading every entity's confidence of a long note stays linear, also for
+    entities the group does not hold (another component's)."""
     where, lo, hi = (span.start, span.end), 0, len(group)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -123,8 +138,7 @@ def _member_index(group: SpanGroup, span: Span) -> Optional[int]:
             break
         if member.label == span.label:
             return index
-    wanted = (span.start, span.end, span.label)
-    return next((i for i, m in enumerate(group) if (m.start, m.end, m.label) == wanted), None)
+    return None
 
 
 if not Span.has_extension(EXTENSION):
