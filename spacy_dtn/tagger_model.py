@@ -685,11 +685,9 @@ def forbid_on_whitespace(outputs: TaggerOutput, segments: Sequence[Span], tags: 
     if not space.any():
         return outputs
     scores, gate_sums = outputs
-    lengths = [len(segment) for segment in segments]
-    rows = numpy.repeat(numpy.arange(len(segments)), lengths)
-    columns = numpy.arange(len(rows)) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    lengths = numpy.array([len(segment) for segment in segments], dtype="int64")
     at_space = numpy.zeros(tuple(scores.mask.shape), dtype=bool)
-    at_space[rows[space], columns[space]] = True
+    at_space[numpy.arange(at_space.shape[1]) < lengths[:, None]] = space  # as featurize places token ids
     banned = torch.from_numpy(at_space[:, :, None] & tags).to(scores.emissions.device)
     return scores._replace(emissions=scores.emissions.masked_fill(banned, float("-inf"))), gate_sums
 
