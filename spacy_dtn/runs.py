@@ -33,6 +33,9 @@ LOG_TAIL = 3000  # characters of a failed training's log shown in the error
 # pairs inferred): a config that spells one out keeps its digest, so the grid does
 # not redo runs whose results would not change.
 NEUTRAL_SETTINGS = {"bfloat16": False, "map_labels_by_overlap": None}
+# The same for training corpora: case variants at shares 0 draw nothing (no
+# augmenter), and TransferCorpus.v2 without an augmenter is v1.
+CASE_VARIANTS, TRANSFER_CORPUS = "spacy_dtn.case_variants.v1", "spacy_dtn.TransferCorpus"
 
 
 @dataclass
@@ -128,7 +131,20 @@ def config_digest(config: Path) -> str:
         for name, neutral in NEUTRAL_SETTINGS.items():
             if name in component and component[name] == neutral:
                 del component[name]
+    for corpus in settings.get("corpora", {}).values():
+        drop_neutral_augmenter(corpus)
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode("utf8")).hexdigest()[:10]
+
+
+def drop_neutral_augmenter(corpus: Dict[str, object]) -> None:
+    """Write a corpus reader's settings as they train: without an augmenter that changes nothing."""
+    augmenter = corpus.get("augmenter")
+    if isinstance(augmenter, dict) and augmenter.get("@augmenters") == CASE_VARIANTS:
+        if not augmenter.get("upper", 0) and not augmenter.get("lower", 0):
+            corpus["augmenter"] = None
+    if corpus.get("@readers") == f"{TRANSFER_CORPUS}.v2" and corpus.get("augmenter") is None:
+        corpus["@readers"] = f"{TRANSFER_CORPUS}.v1"
+        corpus.pop("augmenter", None)
 
 
 def read_records(path: Path) -> List[Record]:

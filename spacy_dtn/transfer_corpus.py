@@ -8,6 +8,9 @@ dev set) are target examples.
 The .spacy files are read once per training, not once per epoch: every epoch
 still makes new Examples (fresh predicted docs, as spaCy's Corpus does) from
 the same reference docs, so training sees exactly what it saw before.
+
+v2 takes spaCy's `augmenter` (`[corpora.train.augmenter]`), applied to every
+example of both corpora, each epoch anew; v1 is v2 without one.
 """
 import random
 from pathlib import Path
@@ -19,6 +22,7 @@ from spacy.training import Corpus, Example
 from spacy.util import registry
 from spacy.vocab import Vocab
 
+from .case_variants import Augmenter
 from .plan import SOURCE, TARGET
 
 TASK_KEY = "spacy_dtn.task"
@@ -33,8 +37,20 @@ def mark_task(example: Example, task: str) -> Example:
     return example
 
 
-@registry.readers("spacy_dtn.TransferCorpus.v1")
+@registry.readers("spacy_dtn.TransferCorpus.v2")
 def create_transfer_corpus(
+    source: Optional[Path],
+    target: Path,
+    source_per_target: float = 1.0,
+    seed: int = 0,
+    max_length: int = 0,
+    augmenter: Optional[Augmenter] = None,
+) -> Callable[[Language], Iterator[Example]]:
+    return TransferCorpus(source, target, source_per_target, seed, max_length, augmenter)
+
+
+@registry.readers("spacy_dtn.TransferCorpus.v1")
+def create_transfer_corpus_v1(
     source: Optional[Path],
     target: Path,
     source_per_target: float = 1.0,
@@ -53,8 +69,8 @@ class ReadOnceCorpus(Corpus):
     joint training's time. The docs take no more memory than one epoch's
     list of examples did."""
 
-    def __init__(self, path: Path, max_length: int) -> None:
-        super().__init__(path, max_length=max_length)
+    def __init__(self, path: Path, max_length: int, augmenter: Optional[Augmenter]) -> None:
+        super().__init__(path, max_length=max_length, augmenter=augmenter)
         self._docs: List[Doc] = []
         self._vocab: Optional[Vocab] = None
 
@@ -71,7 +87,13 @@ class TransferCorpus:
     `max_epochs = -1`) see new source data instead of the same slice."""
 
     def __init__(
-        self, source: Optional[Path], target: Path, source_per_target: float, seed: int, max_length: int
+        self,
+        source: Optional[Path],
+        target: Path,
+        source_per_target: float,
+        seed: int,
+        max_length: int,
+        augmenter: Optional[Augmenter] = None,
     ) -> None:
         if source_per_target < 0:
             raise ValueError(
@@ -82,8 +104,8 @@ class TransferCorpus:
                 "The TransferCorpus reader has source_per_target > 0 but no source corpus: "
                 "set [paths.source_train], or source_per_target = 0 for target-only training."
             )
-        self.source = ReadOnceCorpus(source, max_length) if source is not None else None
-        self.target = ReadOnceCorpus(target, max_length)
+        self.source = ReadOnceCorpus(source, max_length, augmenter) if source is not None else None
+        self.target = ReadOnceCorpus(target, max_length, augmenter)
         self.source_per_target = source_per_target
         self.random = random.Random(seed)
         self.position = 0
