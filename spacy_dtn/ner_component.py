@@ -18,6 +18,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
 
 from . import __version__
+from .capitals import as_read
 from .confidence import entity_confidences, set_scored_spans
 from .label_matching import labels_by_overlap
 from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
@@ -85,6 +86,7 @@ gate_learn_rate_scale = 10.0
         "confidence_temperature": 1.0,
         "quantize": False,
         "bfloat16": False,
+        "lowercase_capitals": True,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={
@@ -109,6 +111,7 @@ def make_dtn_ner(
     confidence_temperature: float,
     quantize: bool,
     bfloat16: bool,
+    lowercase_capitals: bool,
     scorer: Optional[Callable],
 ) -> "DynamicTransferNER":
     return DynamicTransferNER(
@@ -125,6 +128,7 @@ def make_dtn_ner(
         confidence_temperature=confidence_temperature,
         quantize=quantize,
         bfloat16=bfloat16,
+        lowercase_capitals=lowercase_capitals,
         scorer=scorer,
     )
 
@@ -146,6 +150,7 @@ class DynamicTransferNER(TrainablePipe):
         confidence_temperature: float = 1.0,
         quantize: bool = False,
         bfloat16: bool = False,
+        lowercase_capitals: bool = True,
         scorer: Optional[Callable] = None,
     ) -> None:
         """`max_segment_length`: the most tokens the tagger reads at once;
@@ -155,7 +160,8 @@ class DynamicTransferNER(TrainablePipe):
         LSTM and Linear layers (CPU serving); `bfloat16`: one so loaded runs
         its transformer under bfloat16 autocast (for CPUs with AVX512-BF16 or
         AMX; the transformer variant only). Training and saving always use
-        the float weights."""
+        the float weights. `lowercase_capitals`: a window written in capitals
+        is read lower-cased (capitals.py; the BiLSTM taggers only)."""
         if max_segment_length < 1 or window_margin < 0:
             raise ValueError(
                 f"max_segment_length = {max_segment_length}, window_margin = {window_margin} in "
@@ -191,6 +197,9 @@ class DynamicTransferNER(TrainablePipe):
             )
         self.quantize = quantize
         self.bfloat16 = bfloat16
+        # A transformer reads the note's own text (all-MiniLM-L6-v2 lower-cases it
+        # itself), which a lower-cased copy of a window would not carry.
+        self.lowercase_capitals = lowercase_capitals and not has_transformer(model)
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -252,7 +261,7 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         edges = boundary_tags(names, self.cfg["tag_scheme"])
         for batch in self._predict_batches(self.windows(docs)):
-            segments = [w.span for _, w in batch]
+            segments = [as_read(w.span) if self.lowercase_capitals else w.span for _, w in batch]
             outputs = forbid_on_whitespace(self.model.predict((segments, TARGET)), segments, edges)
             kept = [self._kept_spans(window, path, names) for (_, window), path in zip(batch, best_tag_paths(outputs))]
             for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):

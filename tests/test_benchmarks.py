@@ -13,7 +13,7 @@ import srsly
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from benchmarks import grid, line_breaks
+from benchmarks import capitals, grid, line_breaks
 from benchmarks import run as bench_run
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run, system_name
@@ -150,6 +150,8 @@ def test_a_changed_setting_changes_the_config_digest_and_a_comment_does_not(tmp_
 @pytest.mark.parametrize("config_name,neutral,active", [
     ("dtn_trf.cfg", "bfloat16 = false", "bfloat16 = true"),
     ("dtn.cfg", "map_labels_by_overlap = null", "map_labels_by_overlap = 0.4"),
+    ("dtn.cfg", "lowercase_capitals = true", "lowercase_capitals = false"),
+    ("baseline.cfg", "lowercase_capitals = true", "lowercase_capitals = false"),
 ])
 def test_a_setting_spelled_out_at_its_neutral_value_keeps_the_digest(tmp_path, config_name, neutral, active):
     """bfloat16 = false trains and scores as a config without it, and so does
@@ -397,3 +399,21 @@ def test_line_break_scores_count_exact_offsets_and_whitespace_edges():
     text = "No asthma ,\ncolon cancer ."  # gold: asthma, colon cancer; found: asthma, "\ncolon"
     got = line_breaks.scores(nlp, [(text, {(3, 9, "Disease"), (12, 24, "Disease")})])
     assert got == {"f1": 50.0, "precision": 50.0, "recall": 50.0, "whitespace_edges": 1}
+
+
+def test_capitals_notes_upper_case_a_share_of_their_lines_and_keep_their_gold_offsets():
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(20):
+        doc = nlp.make_doc(f"Case {i} of colon cancer .")
+        doc.ents = [doc.char_span(len(f"Case {i} of "), len(f"Case {i} of colon cancer"), "Disease")]
+        docs.append(doc)
+    notes = capitals.notes_with_capitals(docs, sentences=10, share=0.3, seed=0)
+    lines = [line for text, _ in notes for line in text.split("\n")]
+    assert len(notes) == 2 and len(lines) == 20 and 0 < sum(line.isupper() for line in lines) < 20
+    assert all(text[s:e].lower() == "colon cancer" for text, gold in notes for s, e, _ in gold)
+    assert capitals.notes_with_capitals(docs, 10, 0.3, seed=0) == notes  # seeded
+    assert capitals.upper_cased(("Morbus Straße", set())) == ("Morbus Straße", set())  # length would change
+    layouts = capitals.layouts(docs, 10, 0.3, 0)
+    assert [text for text, _ in layouts["capitals"]] == [d.text.upper() for d in docs]
+    assert [gold for _, gold in layouts["capitals"]] == [gold for _, gold in layouts["as_is"]]

@@ -1,0 +1,82 @@
+"""Entity F1 on text written in capitals: the grid's corpora are in mixed
+case, a hospital's notes often are not. Dev sentences are scored three ways:
+as they are (one doc each, as the grid scores them), every one upper-cased,
+and joined by line breaks into notes of `--sentences` of which a seeded
+`--share` are upper-cased (sections in capitals), read with and without
+spaCy's sentencizer before the tagger (without one, a note is read in
+windows of up to `max_segment_length` tokens, mixed case and capitals
+together). Each with the tagger's `lowercase_capitals` off and on. F1 is exact
+on character offsets and label (line_breaks.scores).
+
+    python benchmarks/capitals.py PIPELINE OUT.json [--dev DEV.spacy]
+"""
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+if not __package__:  # run as a script: the package it belongs to must be importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import spacy
+from spacy.tokens import Doc, DocBin
+
+from benchmarks.line_breaks import Note, joined_notes, scores
+from benchmarks.precision_f1 import CORPUS
+
+
+def upper_cased(note: Note) -> Note:
+    """The note in capitals; one whose length would change ("ß" -> "SS") stays as it is."""
+    text, gold = note
+    return (text.upper(), gold) if len(text.upper()) == len(text) else note
+
+
+def notes_with_capitals(docs: List[Doc], sentences: int, share: float, seed: int) -> List[Note]:
+    """Notes of `sentences` docs, one a line, a seeded `share` of the lines upper-cased."""
+    rng = random.Random(seed)
+    notes = []
+    for text, gold in joined_notes(docs, "\n", sentences):
+        lines = [upper_cased((line, set()))[0] if rng.random() < share else line for line in text.split("\n")]
+        notes.append(("\n".join(lines), gold))
+    return notes
+
+
+def layouts(docs: List[Doc], sentences: int, share: float, seed: int) -> Dict[str, List[Note]]:
+    as_is = [(d.text, {(e.start_char, e.end_char, e.label_) for e in d.ents}) for d in docs]
+    return {
+        "as_is": as_is,
+        "capitals": [upper_cased(note) for note in as_is],
+        "notes_with_capitals": notes_with_capitals(docs, sentences, share, seed),
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline")
+    parser.add_argument("output")
+    parser.add_argument("--dev", default=str(CORPUS / "target_dev.spacy"))
+    parser.add_argument("--sentences", type=int, default=10, help="sentences per note (default 10)")
+    parser.add_argument("--share", type=float, default=0.3, help="share of a note's sentences in capitals (default 0.3)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    nlp = spacy.load(args.pipeline)
+    tagger = next(name for name, pipe in nlp.pipeline if hasattr(pipe, "lowercase_capitals"))
+    docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
+    notes = layouts(docs, args.sentences, args.share, args.seed)
+    result = {"pipeline": args.pipeline, "dev": args.dev, "sentences_per_note": args.sentences, "share": args.share}
+    for setting in (False, True):
+        nlp.get_pipe(tagger).lowercase_capitals = setting
+        row = {name: scores(nlp, layout)["f1"] for name, layout in notes.items()}
+        with nlp.select_pipes(enable=[tagger]):
+            nlp.add_pipe("sentencizer", before=tagger)
+            row["notes_with_capitals_sentencizer"] = scores(nlp, notes["notes_with_capitals"])["f1"]
+            nlp.remove_pipe("sentencizer")
+        result[f"lowercase_capitals_{str(setting).lower()}"] = row
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
