@@ -5,13 +5,12 @@ and joined by line breaks into notes of `--sentences` of which a seeded
 `--share` are upper-cased (sections in capitals), read with and without
 spaCy's sentencizer before the tagger (without one, a note is read in
 windows of up to `max_segment_length` tokens, mixed case and capitals
-together). Each with the tagger's `lowercase_capitals` off and on. F1 is exact
-on character offsets and label (line_breaks.scores).
+together). Each with the tagger's `lowercase_capitals` off and on (a pipeline
+without dtn_ner, spaCy's `ner`, as it is). F1 is exact on character offsets
+and label (line_breaks.scores).
 
     python benchmarks/capitals.py PIPELINE OUT.json [--dev DEV.spacy]
 """
-import argparse
-import json
 import random
 import sys
 from pathlib import Path
@@ -23,8 +22,7 @@ if not __package__:  # run as a script: the package it belongs to must be import
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from benchmarks.line_breaks import Note, joined_notes, scores
-from benchmarks.precision_f1 import CORPUS
+from benchmarks.line_breaks import Note, joined_notes, notes_parser, scores, write_result
 
 
 def upper_cased(note: Note) -> Note:
@@ -53,29 +51,25 @@ def layouts(docs: List[Doc], sentences: int, share: float, seed: int) -> Dict[st
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pipeline")
-    parser.add_argument("output")
-    parser.add_argument("--dev", default=str(CORPUS / "target_dev.spacy"))
-    parser.add_argument("--sentences", type=int, default=10, help="sentences per note (default 10)")
+    parser = notes_parser(__doc__)
     parser.add_argument("--share", type=float, default=0.3, help="share of a note's sentences in capitals (default 0.3)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     nlp = spacy.load(args.pipeline)
-    tagger = next(name for name, pipe in nlp.pipeline if hasattr(pipe, "lowercase_capitals"))
+    taggers = [pipe for _, pipe in nlp.pipeline if hasattr(pipe, "lowercase_capitals")]
     docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
     notes = layouts(docs, args.sentences, args.share, args.seed)
     result = {"pipeline": args.pipeline, "dev": args.dev, "sentences_per_note": args.sentences, "share": args.share}
-    for setting in (False, True):
-        nlp.get_pipe(tagger).lowercase_capitals = setting
+    # A pipeline without dtn_ner (spaCy's ner) is scored as it is, under "lowercase_capitals_none".
+    for setting in (False, True) if taggers else (None,):
+        for tagger in taggers:
+            tagger.lowercase_capitals = setting  # stays false for the transformer variant
         row = {name: scores(nlp, layout)["f1"] for name, layout in notes.items()}
-        with nlp.select_pipes(enable=[tagger]):
-            nlp.add_pipe("sentencizer", before=tagger)
-            row["notes_with_capitals_sentencizer"] = scores(nlp, notes["notes_with_capitals"])["f1"]
-            nlp.remove_pipe("sentencizer")
+        nlp.add_pipe("sentencizer", first=True)
+        row["notes_with_capitals_sentencizer"] = scores(nlp, notes["notes_with_capitals"])["f1"]
+        nlp.remove_pipe("sentencizer")
         result[f"lowercase_capitals_{str(setting).lower()}"] = row
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

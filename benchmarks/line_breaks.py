@@ -68,12 +68,24 @@ def scores(nlp: spacy.Language, notes: List[Note]) -> Dict[str, float]:
             "whitespace_edges": edges}
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def notes_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of a benchmark on notes made of dev sentences: the
+    pipeline, the JSON it writes, the dev set and the sentences per note."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline")
     parser.add_argument("output")
     parser.add_argument("--dev", default=str(CORPUS / "target_dev.spacy"))
     parser.add_argument("--sentences", type=int, default=10, help="sentences per note (default 10)")
+    return parser
+
+
+def write_result(path: str, result: Dict[str, object]) -> None:
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = notes_parser(__doc__)
     parser.add_argument("--width", type=int, default=80, help="hard-wrap column (default 80)")
     args = parser.parse_args(argv)
     nlp = spacy.load(args.pipeline)
@@ -86,8 +98,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     }
     result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
               **{name: scores(nlp, notes) for name, notes in layouts.items()}}
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

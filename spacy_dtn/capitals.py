@@ -3,8 +3,8 @@
 Hospital systems write whole notes or sections in capitals. A tagger learns
 case from mixed-case corpora: every word feature but NORM (PREFIX, SUFFIX,
 SHAPE, the characters) changes with it, and on NCBI-disease dev upper-cased
-the demo pipeline lost 25 F1 points; reading those sentences lower-cased
-gave back more than half (README, "Notes in capitals").
+DTN lost 24 F1 points; reading those sentences lower-cased gave back more
+than half (README, "Notes in capitals").
 
 Policy: a prediction window is read lower-cased when at least
 CAPITALS_SHARE of its cased letters are capitals and it has at least
@@ -13,19 +13,24 @@ headings and lists in capitals) that meets the same rule is. So a short
 acronym, or gene symbols in mixed-case text, are read as written; a unit in
 small letters ("81 mg") does not keep a line in capitals from counting; a
 line made of gene symbols alone ("MAOA - MAOB - NDP") does count. The model
-reads a copy of the window's tokens, those of the lines in capitals
-lower-cased (the same tokens, so its entity offsets hold for the note); the
-note itself is never changed. No window of the shipped corpora's dev and test
-sets is in capitals (none has a line break), so their scores are the same
-either way.
+reads a copy of the window's tokens with their own NORM, those of the lines
+in capitals lower-cased (the same tokens, so its entity offsets hold for the
+note); the note itself is never changed. A line ends where str.splitlines
+ends one (line feed, carriage return, form feed: a PDF export's page break).
+No window of the shipped corpora's dev and test sets is in capitals (none has
+a line break), so their scores are the same either way.
 """
 from typing import Iterator, Tuple
 
-from spacy.tokens import Doc, Span
+import numpy
+from spacy.attrs import NORM
+from spacy.tokens import Doc, Span, Token
 
 CAPITALS_SHARE = 0.9
 CAPITALS_MIN_LETTERS = 20
 ASCII_UPPER, ASCII_LOWER = bytes(range(ord("A"), ord("Z") + 1)), bytes(range(ord("a"), ord("z") + 1))
+# The characters str.splitlines ends a line at.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def in_capitals(span: Span) -> bool:
@@ -48,11 +53,15 @@ def _letters(text: str) -> Tuple[int, int]:
     return upper, upper + sum(map(str.islower, text))
 
 
+def breaks_line(token: Token) -> bool:
+    return token.is_space and not LINE_BREAKS.isdisjoint(token.text)
+
+
 def lines(span: Span) -> Iterator[Span]:
     """The span's lines: its runs of tokens between tokens that hold a line break."""
     start = span.start
     for token in span:
-        if "\n" in token.text:
+        if breaks_line(token):
             if token.i > start:
                 yield span.doc[start : token.i]
             start = token.i + 1
@@ -65,7 +74,7 @@ def as_read(span: Span) -> Span:
     lower-cased (the whole window, or its lines in capitals), else the span
     itself. Mixed-case text is told from its text alone, without a loop over
     its tokens: a line of text holds the letters of the line of tokens."""
-    by_line = [_letters(line) for line in span.text.split("\n")]
+    by_line = [_letters(line) for line in span.text.splitlines()]
     if _in_capitals(sum(upper for upper, _ in by_line), sum(cased for _, cased in by_line)):
         lowered = set(range(span.start, span.end))
     elif len(by_line) > 1 and any(_in_capitals(*letters) for letters in by_line):
@@ -73,4 +82,7 @@ def as_read(span: Span) -> Span:
     else:
         return span
     words = [token.lower_ if token.i in lowered else token.text for token in span]
-    return Doc(span.doc.vocab, words=words, spaces=[bool(token.whitespace_) for token in span])[:]
+    copy = Doc(span.doc.vocab, words=words, spaces=[bool(token.whitespace_) for token in span])
+    # The tokenizer's norms ("n't" -> "not") are the word feature every tagger reads.
+    copy.from_array([NORM], numpy.array([[token.norm] for token in span], dtype="uint64"))
+    return copy[:]

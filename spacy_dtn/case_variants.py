@@ -21,7 +21,7 @@ import random
 from functools import partial
 from typing import Callable, Iterator
 
-from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, SENT_START
+from spacy.attrs import ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -30,7 +30,7 @@ from spacy.util import registry
 
 Augmenter = Callable[[Language, Example], Iterator[Example]]
 # The reference annotation a case variant carries token by token.
-CARRIED = [ENT_IOB, ENT_TYPE, ENT_KB_ID, SENT_START]
+CARRIED = [ENT_IOB, ENT_TYPE, ENT_KB_ID, ENT_ID, SENT_START]
 
 
 @registry.augmenters("spacy_dtn.case_variants.v1")
@@ -65,7 +65,7 @@ def recased(nlp: Language, example: Example, change: Callable[[str], str]) -> Ex
     doc = Doc(reference.vocab, words=words, spaces=[bool(token.whitespace_) for token in reference])
     doc.from_array(CARRIED, reference.to_array(CARRIED))
     for key, group in reference.spans.items():
-        doc.spans[key] = [Span(doc, span.start, span.end, span.label, kb_id=span.kb_id) for span in group]
+        doc.spans[key] = [Span(doc, span.start, span.end, span.label, kb_id=span.kb_id, span_id=span.id) for span in group]
         doc.spans[key].attrs.update(group.attrs)
     doc.user_data.update(reference.user_data)
     return Example(nlp.make_doc(doc.text), doc)

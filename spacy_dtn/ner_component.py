@@ -197,9 +197,7 @@ class DynamicTransferNER(TrainablePipe):
             )
         self.quantize = quantize
         self.bfloat16 = bfloat16
-        # A transformer reads the note's own text (all-MiniLM-L6-v2 lower-cases it
-        # itself), which a lower-cased copy of a window would not carry.
-        self.lowercase_capitals = lowercase_capitals and not has_transformer(model)
+        self.lowercase_capitals = lowercase_capitals
         self.cfg = {
             "labels": [],
             "source_labels": [],
@@ -234,7 +232,21 @@ class DynamicTransferNER(TrainablePipe):
         labels = self.cfg["labels"] if task == TARGET else self.cfg["source_labels"]
         return make_tag_names(labels, self.cfg["tag_scheme"])
 
+    @property
+    def lowercase_capitals(self) -> bool:
+        return self._lowercase_capitals
+
+    @lowercase_capitals.setter
+    def lowercase_capitals(self, value: bool) -> None:
+        # A transformer reads the note's own text (all-MiniLM-L6-v2 lower-cases it
+        # itself), which a lower-cased copy of a window would not carry.
+        self._lowercase_capitals = value and not has_transformer(self.model)
+
     # Prediction
+
+    def segments(self, batch: List[Tuple[int, Window]]) -> List[Span]:
+        """What the tagger reads of a batch's windows (capitals.py)."""
+        return [as_read(w.span) if self.lowercase_capitals else w.span for _, w in batch]
 
     def windows(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Window]]:
         """The prediction windows of each doc, with the doc's index (segments.py)."""
@@ -261,7 +273,7 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         edges = boundary_tags(names, self.cfg["tag_scheme"])
         for batch in self._predict_batches(self.windows(docs)):
-            segments = [as_read(w.span) if self.lowercase_capitals else w.span for _, w in batch]
+            segments = self.segments(batch)
             outputs = forbid_on_whitespace(self.model.predict((segments, TARGET)), segments, edges)
             kept = [self._kept_spans(window, path, names) for (_, window), path in zip(batch, best_tag_paths(outputs))]
             for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
@@ -506,7 +518,7 @@ class DynamicTransferNER(TrainablePipe):
         if GATED in plan.values():
             for batch in self._predict_batches(self.windows(docs)):
                 with uncached_prediction(self.model):
-                    outputs = self.model.predict(([w.span for _, w in batch], TARGET))
+                    outputs = self.model.predict((self.segments(batch), TARGET))
                 for layer, (total, count) in gate_totals(outputs).items():
                     sums[layer][0] += total
                     sums[layer][1] += count

@@ -31,8 +31,10 @@ LOG_TAIL = 3000  # characters of a failed training's log shown in the error
 # Component and component-initialize settings added after the grid had records, at
 # the value that trains and scores as before (a new serving option, off; no label
 # pairs inferred; capitals read lower-cased, as no window of the shipped corpora's
-# dev and test sets is in capitals: tests/test_capitals.py): a config that spells one
-# out keeps its digest, so the grid does not redo runs whose results would not change.
+# dev and test sets is in capitals, tests/test_capitals.py, and the grid predicts on
+# nothing else: map_labels_by_overlap, which tags training texts, is null there): a
+# config that spells one out keeps its digest, so the grid does not redo runs whose
+# results would not change.
 NEUTRAL_SETTINGS = {"bfloat16": False, "map_labels_by_overlap": None, "lowercase_capitals": True}
 # The same for training corpora: case variants at shares 0 draw nothing (no
 # augmenter), and TransferCorpus.v2 without an augmenter is v1.

@@ -9,8 +9,9 @@ The .spacy files are read once per training, not once per epoch: every epoch
 still makes new Examples (fresh predicted docs, as spaCy's Corpus does) from
 the same reference docs, so training sees exactly what it saw before.
 
-v2 takes spaCy's `augmenter` (`[corpora.train.augmenter]`), applied to every
-example of both corpora, each epoch anew; v1 is v2 without one.
+v2 takes spaCy's `augmenter` (`[corpora.train.augmenter]`), applied each
+epoch anew to every target example and to the source examples the epoch
+picks; v1 is v2 without one.
 """
 import random
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Union
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
+from spacy.training.augment import dont_augment
 from spacy.util import registry
 from spacy.vocab import Vocab
 
@@ -104,8 +106,10 @@ class TransferCorpus:
                 "The TransferCorpus reader has source_per_target > 0 but no source corpus: "
                 "set [paths.source_train], or source_per_target = 0 for target-only training."
             )
-        self.source = ReadOnceCorpus(source, max_length, augmenter) if source is not None else None
+        # Source examples are augmented once picked: an epoch uses a slice of the source.
+        self.source = ReadOnceCorpus(source, max_length, None) if source is not None else None
         self.target = ReadOnceCorpus(target, max_length, augmenter)
+        self.augmenter = augmenter if augmenter is not None else dont_augment
         self.source_per_target = source_per_target
         self.random = random.Random(seed)
         self.position = 0
@@ -124,7 +128,8 @@ class TransferCorpus:
         wanted = round(self.source_per_target * len(target))
         picked = []
         for _ in range(wanted):
-            picked.append(mark_task(source[self.source_order[self.position]], SOURCE))
+            example = source[self.source_order[self.position]]
+            picked.extend(mark_task(variant, SOURCE) for variant in self.augmenter(nlp, example))
             self.position = (self.position + 1) % len(source)
         examples = target + picked
         self.random.shuffle(examples)

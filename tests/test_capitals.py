@@ -38,6 +38,23 @@ def test_the_model_reads_a_lower_cased_copy_with_the_same_tokens():
     assert as_read(mixed) is mixed
 
 
+def test_the_copy_keeps_each_tokens_norm():
+    """NORM (the tokenizer's "n't" -> "not") is the one word feature every tagger reads."""
+    nlp = spacy.blank("en")
+    doc = nlp("She doesn't smoke.\nHISTORY OF BREAST CANCER AND DIABETES")
+    read = as_read(doc[:])
+    assert read is not doc[:] and [t.norm_ for t in read] == [t.norm_ for t in doc]
+    assert "not" in [t.norm_ for t in read]
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\f", "\u2028"])
+def test_a_line_ends_where_str_splitlines_ends_one(line_break):
+    nlp = spacy.blank("en")
+    doc = nlp(f"Seen today for follow up.{line_break}DIAGNOSES: CONGESTIVE HEART FAILURE, DIABETES")
+    read = as_read(doc[:])
+    assert [t.text for t in read if t.text != t.lower_] == ["Seen"]
+
+
 def test_only_the_lines_in_capitals_of_a_mixed_case_window_are_read_lower_cased():
     nlp = spacy.blank("en")
     note = nlp("Seen today for follow up.\nDIAGNOSES: CONGESTIVE HEART FAILURE, DIABETES\nNO ALLERGIES\nPlan: see in May.")
@@ -65,11 +82,21 @@ def test_a_note_in_capitals_is_tagged_as_its_lower_case_and_keeps_its_own_text(t
 
 
 def test_mixed_case_notes_are_tagged_as_before(target_model):
+    """Notes with line breaks, acronyms (20 or more capitals in all) and
+    contractions, no line of them in capitals: read as they are."""
     nlp = spacy.load(target_model)
-    on = list(nlp.pipe(SENTENCES))
+    notes = [f"{s}\nShe doesn't have HNPCC , FAP or MEN2A .\nSeen by DR SMITH at UCSF ." for s in SENTENCES]
+    on = list(nlp.pipe(notes))
     nlp.get_pipe("ner").lowercase_capitals = False
-    off = list(nlp.pipe(SENTENCES))
+    off = list(nlp.pipe(notes))
     assert entities(on) == entities(off) and confidences(on) == confidences(off) and any(entities(on))
+
+
+def test_a_line_in_capitals_beside_a_contraction_is_tagged_as_its_lower_case(target_model):
+    nlp = spacy.load(target_model)
+    body, heading = "She doesn't have renal failure after surgery .", SENTENCES[0].upper()
+    note, as_lower = nlp(f"{body}\n{heading}"), nlp(f"{body}\n{heading.lower()}")
+    assert entities([note]) == entities([as_lower]) and confidences([note]) == confidences([as_lower])
 
 
 def test_only_the_sentences_in_capitals_are_read_lower_cased(target_model):

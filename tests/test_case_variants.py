@@ -25,7 +25,8 @@ def note(nlp) -> Example:
     words = ["History", "of", "Breast", "cancer", "in", "BRCA1", "carriers", "."]
     reference = Doc(nlp.vocab, words=words, spaces=[True] * 6 + [False, False])
     reference.set_ents([Span(reference, 2, 4, "Disease")], missing=[reference[6:8]], default="outside")
-    reference.spans["nested"] = [Span(reference, 2, 4, "Disease", kb_id="D001943"), Span(reference, 2, 3, "Body")]
+    reference.spans["nested"] = [Span(reference, 2, 4, "Disease", kb_id="D001943", span_id="s1"), Span(reference, 2, 3, "Body")]
+    reference[5].ent_id_ = "gene"
     reference.user_data["note_id"] = "n1"
     return Example(nlp.make_doc(reference.text), reference)
 
@@ -33,7 +34,8 @@ def note(nlp) -> Example:
 def annotation(doc: Doc):
     return (
         [(t.ent_iob_, t.ent_type_) for t in doc],
-        {key: [(s.start, s.end, s.label_, s.kb_id_) for s in group] for key, group in doc.spans.items()},
+        [t.ent_id_ for t in doc],
+        {key: [(s.start, s.end, s.label_, s.kb_id_, s.id_) for s in group] for key, group in doc.spans.items()},
         doc.user_data,
     )
 
@@ -106,8 +108,8 @@ def test_shipped_configs_spell_case_variants_out_at_zero_with_the_digest_they_ha
 
 def test_case_variants_at_zero_train_exactly_as_a_config_without_them(corpus_dir, source_model, tmp_path):
     """The shipped configs spell the augmenter out at 0: they must train the same
-    weights as before (their benchmark records keep their config digest), and an
-    override turns it on. dtn.cfg, whose reader changed from TransferCorpus.v1 to v2."""
+    weights as before (their benchmark records keep their config digest). dtn.cfg,
+    whose reader changed from TransferCorpus.v1 to v2."""
     text = (CONFIGS / "dtn.cfg").read_text(encoding="utf8")
     (tmp_path / "old.cfg").write_text(as_before_case_variants(text), encoding="utf8")
     target = str(corpus_dir / "target.spacy")
@@ -116,8 +118,16 @@ def test_case_variants_at_zero_train_exactly_as_a_config_without_them(corpus_dir
         "training.max_steps": 20, "training.eval_frequency": 10,
     }
     weights = {}
-    for name, config in [("old", tmp_path / "old.cfg"), ("new", CONFIGS / "dtn.cfg"), ("upper", CONFIGS / "dtn.cfg")]:
-        extra = {"corpora.train.augmenter.upper": 0.5} if name == "upper" else {}
-        train_in_subprocess(config, tmp_path / name, {**overrides, **extra})
+    for name, config in [("old", tmp_path / "old.cfg"), ("new", CONFIGS / "dtn.cfg")]:
+        train_in_subprocess(config, tmp_path / name, overrides)
         weights[name] = (tmp_path / name / "model-last" / "ner" / "model").read_bytes()
-    assert weights["old"] == weights["new"] != weights["upper"]
+    assert weights["old"] == weights["new"]
+
+
+@pytest.mark.parametrize("config_name", ["dtn.cfg", "baseline.cfg", "source.cfg", "scheme.cfg"])
+def test_a_command_line_override_turns_case_variants_on(config_name, nlp):
+    """What the project's case_upper / case_lower variables pass to `spacy train`."""
+    overrides = {"corpora.train.augmenter.upper": 0.2, "corpora.train.augmenter.lower": 0.1}
+    config = spacy.util.load_config(CONFIGS / config_name, overrides=overrides, interpolate=True)
+    augmenter = registry.resolve({"a": config["corpora"]["train"]["augmenter"]})["a"]
+    assert augmenter.keywords == {"upper": 0.2, "lower": 0.1}

@@ -177,6 +177,14 @@ def test_missing_transformer_package_names_the_fix():
         packaged_transformer("not_a_package")
 
 
+def test_the_transformer_variant_never_reads_a_lower_cased_copy(trf_dtn):
+    """Its transformer reads the note's own text: a copy would carry no transformer output."""
+    ner = spacy.load(trf_dtn).get_pipe("ner")
+    assert ner.lowercase_capitals is False
+    ner.lowercase_capitals = True
+    assert ner.lowercase_capitals is False
+
+
 def test_confidence_on_the_transformer_variant(trf_dtn):
     nlp = spacy.load(trf_dtn)
     doc = nlp(TEXTS[1])
