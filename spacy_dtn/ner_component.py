@@ -160,8 +160,9 @@ class DynamicTransferNER(TrainablePipe):
         LSTM and Linear layers (CPU serving); `bfloat16`: one so loaded runs
         its transformer under bfloat16 autocast (for CPUs with AVX512-BF16 or
         AMX; the transformer variant only). Training and saving always use
-        the float weights. `lowercase_capitals`: a window written in capitals
-        is read lower-cased (capitals.py; the BiLSTM taggers only)."""
+        the float weights. `lowercase_capitals`: a window, or a line of one,
+        written in capitals is read lower-cased (capitals.py; the BiLSTM
+        taggers only)."""
         if max_segment_length < 1 or window_margin < 0:
             raise ValueError(
                 f"max_segment_length = {max_segment_length}, window_margin = {window_margin} in "
@@ -244,7 +245,7 @@ class DynamicTransferNER(TrainablePipe):
 
     # Prediction
 
-    def segments(self, batch: List[Tuple[int, Window]]) -> List[Span]:
+    def spans_as_read(self, batch: List[Tuple[int, Window]]) -> List[Span]:
         """What the tagger reads of a batch's windows (capitals.py)."""
         return [as_read(w.span) if self.lowercase_capitals else w.span for _, w in batch]
 
@@ -273,7 +274,7 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         edges = boundary_tags(names, self.cfg["tag_scheme"])
         for batch in self._predict_batches(self.windows(docs)):
-            segments = self.segments(batch)
+            segments = self.spans_as_read(batch)
             outputs = forbid_on_whitespace(self.model.predict((segments, TARGET)), segments, edges)
             kept = [self._kept_spans(window, path, names) for (_, window), path in zip(batch, best_tag_paths(outputs))]
             for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
@@ -518,7 +519,7 @@ class DynamicTransferNER(TrainablePipe):
         if GATED in plan.values():
             for batch in self._predict_batches(self.windows(docs)):
                 with uncached_prediction(self.model):
-                    outputs = self.model.predict((self.segments(batch), TARGET))
+                    outputs = self.model.predict((self.spans_as_read(batch), TARGET))
                 for layer, (total, count) in gate_totals(outputs).items():
                     sums[layer][0] += total
                     sums[layer][1] += count
