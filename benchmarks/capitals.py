@@ -25,10 +25,9 @@ from spacy.tokens import Doc, DocBin
 from benchmarks.line_breaks import Note, joined_notes, notes_parser, scores, write_result
 
 
-def upper_cased(note: Note) -> Note:
-    """The note in capitals; one whose length would change ("ß" -> "SS") stays as it is."""
-    text, gold = note
-    return (text.upper(), gold) if len(text.upper()) == len(text) else note
+def upper_cased(text: str) -> str:
+    """The text in capitals; one whose length would change ("ß" -> "SS") stays as it is."""
+    return text.upper() if len(text.upper()) == len(text) else text
 
 
 def notes_with_capitals(docs: List[Doc], sentences: int, share: float, seed: int) -> List[Note]:
@@ -36,16 +35,16 @@ def notes_with_capitals(docs: List[Doc], sentences: int, share: float, seed: int
     rng = random.Random(seed)
     notes = []
     for text, gold in joined_notes(docs, "\n", sentences):
-        lines = [upper_cased((line, set()))[0] if rng.random() < share else line for line in text.split("\n")]
+        lines = [upper_cased(line) if rng.random() < share else line for line in text.split("\n")]
         notes.append(("\n".join(lines), gold))
     return notes
 
 
 def layouts(docs: List[Doc], sentences: int, share: float, seed: int) -> Dict[str, List[Note]]:
-    as_is = [(d.text, {(e.start_char, e.end_char, e.label_) for e in d.ents}) for d in docs]
+    as_is = joined_notes(docs, "", sentences=1)
     return {
         "as_is": as_is,
-        "capitals": [upper_cased(note) for note in as_is],
+        "capitals": [(upper_cased(text), gold) for text, gold in as_is],
         "notes_with_capitals": notes_with_capitals(docs, sentences, share, seed),
     }
 

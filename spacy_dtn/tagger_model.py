@@ -685,9 +685,8 @@ def forbid_on_whitespace(outputs: TaggerOutput, segments: Sequence[Span], tags: 
     if not space.any():
         return outputs
     scores, gate_sums = outputs
-    lengths = numpy.array([len(segment) for segment in segments], dtype="int64")
     at_space = numpy.zeros(tuple(scores.mask.shape), dtype=bool)
-    at_space[numpy.arange(at_space.shape[1]) < lengths[:, None]] = space  # as featurize places token ids
+    at_space[scores.mask.cpu().numpy()] = space  # the real positions, in token order
     banned = torch.from_numpy(at_space[:, :, None] & tags).to(scores.emissions.device)
     return scores._replace(emissions=scores.emissions.masked_fill(banned, float("-inf"))), gate_sums
 
