@@ -1,16 +1,20 @@
 """Entity F1 on notes laid out as clinical text is: the grid's one-sentence
-docs rarely hold a whitespace token, a hospital's notes are full of them. Dev
-sentences are joined into notes of `--sentences` each, three ways: by a space
-(the corpus as it is), by a blank line, and by a space hard-wrapped at
-`--width` columns (a line break replaces the last space before the column,
-so no offset moves). F1 is exact on character offsets and label, as an
-annotation tool compares; `whitespace_edges` counts predicted entities that
-begin or end on a whitespace token.
+docs hold no whitespace token, a hospital's notes are full of them. Dev
+sentences are joined into notes of `--sentences` each, five ways: by a space
+(the corpus as it is), by a blank line, by a space hard-wrapped at `--width`
+columns (a line break replaces the last space before the column, so no
+offset moves), by two spaces (as many type after a full stop), and by a space
+with a seeded `--non-breaking` share of all spaces turned into U+00A0 (what
+an HTML or word-processor export leaves; no offset moves). F1 is exact on
+character offsets and label, as an annotation tool compares;
+`whitespace_edges` counts predicted entities that begin or end on a
+whitespace token.
 
     python benchmarks/line_breaks.py PIPELINE benchmarks/results/line_breaks.json [--dev DEV.spacy]
 """
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
@@ -56,6 +60,11 @@ def hard_wrapped(text: str, width: int) -> str:
     return "".join(chars)
 
 
+def non_breaking(text: str, share: float, rng: random.Random) -> str:
+    """The text with a `share` of its spaces turned into no-break spaces (U+00A0)."""
+    return "".join("\u00a0" if char == " " and rng.random() < share else char for char in text)
+
+
 def scores(nlp: spacy.Language, notes: List[Note]) -> Dict[str, float]:
     found = correct = expected = edges = 0
     for doc, (_, gold) in zip(nlp.pipe(text for text, _ in notes), notes):
@@ -87,16 +96,22 @@ def write_result(path: str, result: Dict[str, object]) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = notes_parser(__doc__)
     parser.add_argument("--width", type=int, default=80, help="hard-wrap column (default 80)")
+    parser.add_argument("--non-breaking", type=float, default=0.1, help="share of spaces made U+00A0 (default 0.1)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     nlp = spacy.load(args.pipeline)
     docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
     by_space = joined_notes(docs, " ", args.sentences)
+    rng = random.Random(args.seed)
     layouts = {
         "space": by_space,
         "blank_line": joined_notes(docs, "\n\n", args.sentences),
         f"wrapped_{args.width}": [(hard_wrapped(text, args.width), gold) for text, gold in by_space],
+        "two_spaces": joined_notes(docs, "  ", args.sentences),
+        "non_breaking": [(non_breaking(text, args.non_breaking, rng), gold) for text, gold in by_space],
     }
     result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
+              "non_breaking_share": args.non_breaking, "seed": args.seed,
               **{name: scores(nlp, notes) for name, notes in layouts.items()}}
     write_result(args.output, result)
 

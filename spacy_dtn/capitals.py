@@ -13,18 +13,16 @@ headings and lists in capitals) that meets the same rule is. So a short
 acronym, or gene symbols in mixed-case text, are read as written; a unit in
 small letters ("81 mg") does not keep a line in capitals from counting; a
 line made of gene symbols alone ("MAOA - MAOB - NDP") does count. The model
-reads a copy of the window's tokens with their own NORM, those of the lines
-in capitals lower-cased (the same tokens, so its entity offsets hold for the
-note); the note itself is never changed. A line ends where str.splitlines
+reads a copy of the window's tokens with those tokens lower-cased (reading.py:
+each keeps its NORM and its place in the note, so entity offsets hold); the
+note itself is never changed. A line ends where str.splitlines
 ends one (line feed, carriage return, form feed: a PDF export's page break).
 No window of the shipped corpora's dev and test sets is in capitals (none has
 a line break), so their scores are the same either way.
 """
-from typing import Iterator, Tuple
+from typing import Iterator, Set, Tuple
 
-import numpy
-from spacy.attrs import NORM
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Span, Token
 
 CAPITALS_SHARE = 0.9
 CAPITALS_MIN_LETTERS = 20
@@ -69,20 +67,14 @@ def lines(span: Span) -> Iterator[Span]:
         yield span.doc[start : span.end]
 
 
-def as_read(span: Span) -> Span:
-    """The span the model reads: a copy with the tokens of its capitals
-    lower-cased (the whole window, or its lines in capitals), else the span
-    itself. Mixed-case text is told from its text alone, without a loop over
-    its tokens: a line of text holds the letters of the line of tokens."""
+def tokens_in_capitals(span: Span) -> Set[int]:
+    """The doc indices of the span's tokens that are read lower-cased: the
+    whole window, or its lines in capitals; none in mixed-case text, which is
+    told from its text alone, without a loop over its tokens (a line of text
+    holds the letters of the line of tokens)."""
     by_line = [_letters(line) for line in span.text.splitlines()]
     if _in_capitals(sum(upper for upper, _ in by_line), sum(cased for _, cased in by_line)):
-        lowered = set(range(span.start, span.end))
-    elif len(by_line) > 1 and any(_in_capitals(*letters) for letters in by_line):
-        lowered = {token.i for line in lines(span) if in_capitals(line) for token in line}
-    else:
-        return span
-    words = [token.lower_ if token.i in lowered else token.text for token in span]
-    copy = Doc(span.doc.vocab, words=words, spaces=[bool(token.whitespace_) for token in span])
-    # The tokenizer's norms ("n't" -> "not") are the word feature every tagger reads.
-    copy.from_array([NORM], numpy.array([[token.norm] for token in span], dtype="uint64"))
-    return copy[:]
+        return set(range(span.start, span.end))
+    if len(by_line) > 1 and any(_in_capitals(*letters) for letters in by_line):
+        return {token.i for line in lines(span) if in_capitals(line) for token in line}
+    return set()

@@ -18,10 +18,10 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer
 
 from . import __version__
-from .capitals import as_read
 from .confidence import entity_confidences, set_scored_spans
 from .label_matching import labels_by_overlap
 from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
+from .reading import Reading, read_training_segment, read_window
 from .segments import Window, continues_entity, prediction_windows, training_windows
 from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
 from .source_weights import common_tag_rows, copy_source_weights, freeze_shared_copies
@@ -245,9 +245,9 @@ class DynamicTransferNER(TrainablePipe):
 
     # Prediction
 
-    def spans_as_read(self, batch: List[Tuple[int, Window]]) -> List[Span]:
-        """What the tagger reads of a batch's windows (capitals.py)."""
-        return [as_read(w.span) if self.lowercase_capitals else w.span for _, w in batch]
+    def readings(self, batch: List[Tuple[int, Window]]) -> List[Reading]:
+        """What the tagger reads of a batch's windows (reading.py)."""
+        return [read_window(w.span, self.lowercase_capitals) for _, w in batch]
 
     def windows(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Window]]:
         """The prediction windows of each doc, with the doc's index (segments.py)."""
@@ -274,23 +274,24 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         edges = boundary_tags(names, self.cfg["tag_scheme"])
         for batch in self._predict_batches(self.windows(docs)):
-            segments = self.spans_as_read(batch)
+            readings = self.readings(batch)
+            segments = [reading.span for reading in readings]
             outputs = forbid_on_whitespace(self.model.predict((segments, TARGET)), segments, edges)
-            kept = [self._kept_spans(window, path, names) for (_, window), path in zip(batch, best_tag_paths(outputs))]
-            for (i, window), spans, scores in zip(batch, kept, self._confidences(outputs, kept, names)):
-                offset = window.span.start
+            paths = best_tag_paths(outputs)
+            kept = [self._kept_spans(window, reading, path, names) for (_, window), reading, path in zip(batch, readings, paths)]
+            for (i, _), reading, spans, scores in zip(batch, readings, kept, self._confidences(outputs, kept, names)):
                 for (s, e, label), score in zip(spans, scores):
-                    found[i].append((offset + s, offset + _end_before_space(window.span, s, e), label, score))
+                    found[i].append((*reading.doc_span(s, _end_before_space(reading.span, s, e)), label, score))
         return [_without_overlaps(spans) for spans in found]
 
-    def _kept_spans(self, window: Window, path: List[int], names: List[str]) -> List[Tuple[int, int, str]]:
-        """The entities of a window's tag path that the window keeps. Most
+    def _kept_spans(self, window: Window, reading: Reading, path: List[int], names: List[str]) -> List[Tuple[int, int, str]]:
+        """The entities of the tag path of a window's reading (in its tokens) that the window keeps. Most
         windows of clinical text have none: an all-"O" path (tag id 0, see
         make_tag_names) is skipped without turning its ids into tag strings."""
         if not any(path):
             return []
         spans = spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
-        return [span for span in spans if window.keeps(window.span.start + span[0])]
+        return [span for span in spans if window.keeps(reading.doc_index(span[0]))]
 
     def _confidences(self, outputs: TaggerOutput, spans: List[List[Tuple[int, int, str]]], names: List[str]) -> List[List[Optional[float]]]:
         """Each entity's CRF probability in its window; None everywhere when
@@ -375,9 +376,10 @@ class DynamicTransferNER(TrainablePipe):
         return tagging_loss(scores, gold)
 
     def _gold_segments(self, examples: Sequence[Example], task: str) -> Tuple[List[Span], List[List[int]]]:
-        """Segments of the predicted docs, never cutting a gold entity, with
-        their gold tag ids. Segments with missing or misaligned annotation
-        carry no signal for a CRF, so they are left out of the loss."""
+        """What the tagger reads of segments of the predicted docs (reading.py),
+        never cutting a gold entity, with their gold tag ids. Segments with
+        missing or misaligned annotation carry no signal for a CRF, so they
+        are left out of the loss."""
         index = {tag: i for i, tag in enumerate(self.tag_names(task))}
         segments, gold = [], []
         for eg in examples:
@@ -387,6 +389,7 @@ class DynamicTransferNER(TrainablePipe):
                 biluo = aligned[segment.start : segment.end]
                 if any(tag is None or tag == "-" for tag in biluo):
                     continue
+                reading, biluo = read_training_segment(segment, biluo)
                 tags = tags_from_biluo(biluo, self.cfg["tag_scheme"])
                 unknown = sorted({t for t in tags if t not in index})
                 if unknown:
@@ -395,7 +398,7 @@ class DynamicTransferNER(TrainablePipe):
                         f"component '{self.name}' does not know (labels: {self.labels if task == TARGET else self.source_labels}). "
                         "Initialize with data that contains every label."
                     )
-                segments.append(segment)
+                segments.append(reading.span)
                 gold.append([index[t] for t in tags])
         return segments, gold
 
@@ -519,7 +522,7 @@ class DynamicTransferNER(TrainablePipe):
         if GATED in plan.values():
             for batch in self._predict_batches(self.windows(docs)):
                 with uncached_prediction(self.model):
-                    outputs = self.model.predict((self.spans_as_read(batch), TARGET))
+                    outputs = self.model.predict(([r.span for r in self.readings(batch)], TARGET))
                 for layer, (total, count) in gate_totals(outputs).items():
                     sums[layer][0] += total
                     sums[layer][1] += count

@@ -678,7 +678,8 @@ def best_tag_paths(outputs: TaggerOutput) -> List[List[int]]:
 
 def forbid_on_whitespace(outputs: TaggerOutput, segments: Sequence[Span], tags: numpy.ndarray) -> TaggerOutput:
     """The outputs with `tags` (a bool per tag) impossible on the segments'
-    whitespace tokens (line breaks, tabs, runs of spaces): their emission
+    whitespace tokens (line breaks; the tagger reads no other but in a
+    window of nothing else, reading.py): their emission
     scores become minus infinity, so neither the Viterbi path nor a span
     marginal can use them. The outputs themselves where no token is whitespace."""
     space = _token_ids(segments, ["IS_SPACE"])[:, 1].astype(bool)

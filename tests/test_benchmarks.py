@@ -3,6 +3,7 @@ its runs write, and its entry point."""
 import argparse
 import dataclasses
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -381,13 +382,21 @@ def test_line_break_notes_keep_their_gold_offsets():
     first.ents = [first.char_span(0, 12, "Disease")]
     second = nlp.make_doc("No signs of asthma in a patient with a long history of ataxia telangiectasia .")
     second.ents = [second.char_span(12, 18, "Disease"), second.char_span(55, 76, "Disease")]
-    for separator in (" ", "\n\n"):
+    for separator in (" ", "  ", "\n\n"):
         ((text, gold),) = line_breaks.joined_notes([first, second], separator, sentences=10)
         assert sorted(text[s:e] for s, e, _ in gold) == ["Colon cancer", "asthma", "ataxia telangiectasia"]
     wrapped = line_breaks.hard_wrapped(text.replace("\n\n", " "), width=40)
     assert len(wrapped) == len(text) - 1 and "\n" in wrapped
     assert all(len(line) <= 40 for line in wrapped.split("\n"))
     assert wrapped.replace("\n", " ") == text.replace("\n\n", " ")
+
+
+def test_non_breaking_notes_turn_a_seeded_share_of_spaces_and_move_no_offset():
+    text = " ".join(["word"] * 2001)
+    spaced = line_breaks.non_breaking(text, 0.1, random.Random(0))
+    assert spaced.replace("\u00a0", " ") == text and 150 < spaced.count("\u00a0") < 250
+    assert spaced == line_breaks.non_breaking(text, 0.1, random.Random(0)) != line_breaks.non_breaking(text, 0.1, random.Random(1))
+    assert line_breaks.non_breaking(text, 1.0, random.Random(0)) == text.replace(" ", "\u00a0")
 
 
 def test_line_break_scores_count_exact_offsets_and_whitespace_edges():

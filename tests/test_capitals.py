@@ -1,12 +1,9 @@
 """Windows written in capitals are read lower-cased (capitals.py, `lowercase_capitals`)."""
-from pathlib import Path
-
 import pytest
 import spacy
 
-from spacy_dtn.capitals import as_read, in_capitals
-from spacy_dtn.converters.iob import read_iob
-from spacy_dtn.segments import prediction_windows
+from spacy_dtn.capitals import in_capitals
+from spacy_dtn.reading import read_window
 
 from conftest import SENTENCES, entities
 
@@ -30,19 +27,19 @@ def test_a_window_is_in_capitals_when_nearly_all_of_enough_letters_are(text, exp
 def test_the_model_reads_a_lower_cased_copy_with_the_same_tokens():
     nlp = spacy.blank("en")
     doc = nlp("HISTORY OF BREAST CANCER.\n\nTREATED WITH TAMOXIFEN")
-    read = as_read(doc[:])
+    read = read_window(doc[:]).span
     assert [t.text for t in read] == [t.lower_ for t in doc] and len(read) == len(doc)
     assert [t.whitespace_ for t in read] == [t.whitespace_ for t in doc]
     assert doc.text == "HISTORY OF BREAST CANCER.\n\nTREATED WITH TAMOXIFEN"  # the note is untouched
     mixed = nlp("History of breast cancer in BRCA1 and BRCA2 carriers.")[:]
-    assert as_read(mixed) is mixed
+    assert read_window(mixed).span is mixed
 
 
 def test_the_copy_keeps_each_tokens_norm():
     """NORM (the tokenizer's "n't" -> "not") is the one word feature every tagger reads."""
     nlp = spacy.blank("en")
     doc = nlp("She doesn't smoke.\nHISTORY OF BREAST CANCER AND DIABETES")
-    read = as_read(doc[:])
+    read = read_window(doc[:]).span
     assert read is not doc[:] and [t.norm_ for t in read] == [t.norm_ for t in doc]
     assert "not" in [t.norm_ for t in read]
 
@@ -51,14 +48,14 @@ def test_the_copy_keeps_each_tokens_norm():
 def test_a_line_ends_where_str_splitlines_ends_one(line_break):
     nlp = spacy.blank("en")
     doc = nlp(f"Seen today for follow up.{line_break}DIAGNOSES: CONGESTIVE HEART FAILURE, DIABETES")
-    read = as_read(doc[:])
+    read = read_window(doc[:]).span
     assert [t.text for t in read if t.text != t.lower_] == ["Seen"]
 
 
 def test_only_the_lines_in_capitals_of_a_mixed_case_window_are_read_lower_cased():
     nlp = spacy.blank("en")
     note = nlp("Seen today for follow up.\nDIAGNOSES: CONGESTIVE HEART FAILURE, DIABETES\nNO ALLERGIES\nPlan: see in May.")
-    read = as_read(note[:])
+    read = read_window(note[:]).span
     lowered = [t.text for t, r in zip(note, read) if t.text != r.text]
     assert lowered == ["DIAGNOSES", "CONGESTIVE", "HEART", "FAILURE", "DIABETES"]  # "NO ALLERGIES": 11 letters
     assert [t.text.lower() for t in note] == [r.text.lower() for r in read]
@@ -120,13 +117,3 @@ def test_a_line_in_capitals_is_tagged_as_its_lower_case_within_its_note(target_m
     note, as_lower = nlp(f"{body}\n{heading}"), nlp(f"{body}\n{heading.lower()}")
     assert entities([note]) == entities([as_lower]) and confidences([note]) == confidences([as_lower])
     assert any(e.text.isupper() for e in note.ents)
-
-
-def test_no_window_of_the_shipped_dev_and_test_sets_is_in_capitals():
-    """Why `lowercase_capitals = true` keeps the benchmark records' config digest
-    (spacy_dtn.runs.NEUTRAL_SETTINGS): their dev and test scores cannot change."""
-    assets = Path(__file__).parent.parent / "assets"
-    files = sorted(assets.glob("*-IOB/devel.tsv")) + sorted(assets.glob("*-IOB/test.tsv"))
-    assert len(files) == 8
-    windows = [w.span for path in files for doc in read_iob(path) for w in prediction_windows(doc, 256, 32)]
-    assert len(windows) > 20_000 and all(as_read(span) is span for span in windows)

@@ -178,11 +178,26 @@ def test_missing_transformer_package_names_the_fix():
 
 
 def test_the_transformer_variant_never_reads_a_lower_cased_copy(trf_dtn):
-    """Its transformer reads the note's own text: a copy would carry no transformer output."""
+    """all-MiniLM-L6-v2 lower-cases its input itself."""
     ner = spacy.load(trf_dtn).get_pipe("ner")
     assert ner.lowercase_capitals is False
     ner.lowercase_capitals = True
     assert ner.lowercase_capitals is False
+
+
+def test_the_transformer_variant_reads_notes_without_their_layout(trf_dtn):
+    """The transformer reads each segment's own text (Span.as_doc), so a copy
+    without tabs and no-break spaces is read as the note with single spaces."""
+    nlp = spacy.load(trf_dtn)
+    ner = nlp.get_pipe("ner")
+    plain, spaced = nlp.make_doc(TEXTS[0]), nlp.make_doc(TEXTS[0].replace(" ", "\u00a0").replace("cancer\u00a0", "cancer\t"))
+    read = [reading.span for doc in (plain, spaced) for reading in ner.readings(list(ner.windows([doc])))]
+    assert len(spaced) > len(plain) and [t.text for t in read[1]] == [t.text for t in plain]
+    scores, _ = ner.model.predict((read, TARGET))
+    assert torch.equal(scores.emissions[0], scores.emissions[1])
+    docs = [nlp(doc.text) for doc in (plain, spaced)]
+    assert [[(e.start_char, e.end_char, e.label_, e._.confidence) for e in doc.ents] for doc in docs][0] == \
+        [(e.start_char, e.end_char, e.label_, e._.confidence) for e in docs[1].ents]
 
 
 def test_confidence_on_the_transformer_variant(trf_dtn):

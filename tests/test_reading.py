@@ -1,0 +1,118 @@
+"""What the tagger reads of a window: no tabs, no-break spaces or runs of spaces (reading.py)."""
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import fix_random_seed
+
+from spacy_dtn.converters.iob import read_iob
+from spacy_dtn.plan import TARGET
+from spacy_dtn.reading import read_training_segment, read_window
+from spacy_dtn.segments import prediction_windows
+from spacy_dtn.transfer_corpus import mark_task
+
+from conftest import SENTENCES, entities
+
+LAYOUTS = {"no-break space": "\u00a0", "tab": "\t", "two spaces": "  ", "ideographic space": "\u3000", "space and tab": " \t"}
+
+
+def confidences(docs):
+    return [[e._.confidence for e in doc.ents] for doc in docs]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
+def test_the_tagger_reads_the_words_without_their_layout_and_knows_where_each_is(layout):
+    nlp = spacy.blank("en")
+    doc = nlp(f"She doesn't have{layout}breast{layout}cancer .")
+    reading = read_window(doc[:])
+    assert reading.span.text == "She doesn't have breast cancer ."
+    assert [t.norm_ for t in reading.span] == [t.norm_ for t in doc if not t.is_space]
+    assert [doc[reading.doc_index(i)].text for i in range(len(reading.span))] == [t.text for t in reading.span]
+    start, end = reading.doc_span(4, 6)  # "breast cancer": the layout between them stays inside
+    assert doc[start:end].text == f"breast{layout}cancer"
+
+
+def test_line_breaks_are_read_and_a_window_without_layout_is_read_as_it_is():
+    nlp = spacy.blank("en")
+    note = nlp("DIAGNOSES:\nbreast cancer\n\nPlan: follow up .")[:]
+    assert read_window(note).span is note and read_window(note[2:5]).positions is None
+    with_tab = nlp("DIAGNOSES:\tbreast cancer\nPlan: follow up .")
+    assert [t.text for t in read_window(with_tab[:]).span] == ["DIAGNOSES", ":", "breast", "cancer", "\n", "Plan", ":", "follow", "up", "."]
+    only_layout = nlp("a \t b")[1:2]
+    assert read_window(only_layout).span is only_layout
+
+
+def test_layout_and_capitals_make_one_copy():
+    nlp = spacy.blank("en")
+    doc = nlp("HISTORY\u00a0OF BREAST CANCER AND\tDIABETES MELLITUS")
+    reading = read_window(doc[:])
+    assert reading.span.text == "history of breast cancer and diabetes mellitus"
+    assert read_window(doc[:], lowercase_capitals=False).span.text == "HISTORY OF BREAST CANCER AND DIABETES MELLITUS"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
+def test_notes_with_layout_are_tagged_as_with_single_spaces(target_model, layout):
+    """Same entities on the same words, with the same confidences; an entity
+    keeps the layout inside it, never at its edges."""
+    nlp = spacy.load(target_model)
+    plain = [f"{a} {b}" for a, b in zip(SENTENCES, SENTENCES[1:])]
+    spaced = list(nlp.pipe([text.replace(" ", layout) for text in plain]))
+    as_plain = list(nlp.pipe(plain))
+    assert any(doc.ents for doc in as_plain) and confidences(spaced) == confidences(as_plain)
+    assert [[(e.text.replace(layout, " "), e.label_) for e in doc.ents] for doc in spaced] == [
+        [(e.text, e.label_) for e in doc.ents] for doc in as_plain]
+    assert not any(e[0].is_space or e[-1].is_space for doc in spaced for e in doc.ents)
+    if len(layout) == 1:  # same offsets
+        assert entities(spaced) == entities(as_plain)
+
+
+def test_a_training_segment_is_read_without_its_layout_with_its_gold_tags():
+    nlp = spacy.blank("en")
+    doc = nlp("Risk of breast\u00a0cancer  rose .")
+    biluo = ["O", "O", "B-Disease", "I-Disease", "L-Disease", "O", "O", "O"]
+    reading, tags = read_training_segment(doc[:], biluo)
+    assert [t.text for t in reading.span] == ["Risk", "of", "breast", "cancer", "rose", "."]
+    assert tags == ["O", "O", "B-Disease", "L-Disease", "O", "O"]
+    # An entity that begins on a left-out token would leave a tag sequence the CRF forbids: read as written.
+    starts_on_space = ["O", "O", "O", "B-Disease", "L-Disease", "O", "O", "O"]
+    segment = doc[:]
+    reading, tags = read_training_segment(segment, starts_on_space)
+    assert reading.span is segment and tags == starts_on_space
+
+
+def test_training_on_a_note_with_layout_is_training_on_it_with_single_spaces(target_model):
+    """The same loss (dropout seeded alike): the same tokens read, with the same gold tags."""
+    nlp = spacy.load(target_model)
+    references = list(nlp.pipe(SENTENCES))  # the model's own entities as gold
+
+    def loss(text_of) -> float:
+        examples = [mark_task(Example(nlp.make_doc(text_of(d.text)), _respaced(nlp, d, text_of)), TARGET) for d in references]
+        fix_random_seed(0)
+        return nlp.get_pipe("ner").update(examples)["ner"]
+
+    assert any(doc.ents for doc in references)
+    assert loss(lambda text: text) > 0 and loss(lambda text: text.replace(" ", "\u00a0")) == pytest.approx(loss(lambda text: text))
+
+
+def _respaced(nlp, doc, text_of):
+    """The doc's entities on the same words of text_of(doc.text), a text of the same length."""
+    spaced = nlp.make_doc(text_of(doc.text))
+    spaced.ents = [spaced.char_span(e.start_char, e.end_char, label=e.label_) for e in doc.ents]
+    return spaced
+
+
+def test_every_window_of_the_shipped_corpora_is_read_as_it_is():
+    """Why reading.py and `lowercase_capitals = true` keep the benchmark
+    records' config digest (spacy_dtn.runs.NEUTRAL_SETTINGS): no text the grid
+    trains on has layout, and no window it tunes on or scores is read
+    differently (the grid predicts on dev and test sets only)."""
+    assets = Path(__file__).parent.parent / "assets"
+    docs = {path: list(read_iob(path)) for path in sorted(assets.glob("*-IOB/*.tsv"))}
+    assert len(docs) == 12 and sum(map(len, docs.values())) > 45_000
+    for doc in (doc for texts in docs.values() for doc in texts):
+        whole = doc[:]
+        assert read_training_segment(whole, ["O"] * len(doc))[0].span is whole
+    scored = [docs[path] for path in docs if path.stem in ("devel", "test")]
+    windows = [w.span for texts in scored for doc in texts for w in prediction_windows(doc, 256, 32)]
+    assert len(windows) > 20_000 and all(read_window(span).span is span for span in windows)
