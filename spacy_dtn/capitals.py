@@ -67,12 +67,12 @@ def lines(span: Span) -> Iterator[Span]:
         yield span.doc[start : span.end]
 
 
-def tokens_in_capitals(span: Span) -> Set[int]:
+def tokens_in_capitals(span: Span, text: str) -> Set[int]:
     """The doc indices of the span's tokens that are read lower-cased: the
     whole window, or its lines in capitals; none in mixed-case text, which is
-    told from its text alone, without a loop over its tokens (a line of text
-    holds the letters of the line of tokens)."""
-    by_line = [_letters(line) for line in span.text.splitlines()]
+    told from its text (`span.text`) alone, without a loop over its tokens (a
+    line of text holds the letters of the line of tokens)."""
+    by_line = [_letters(line) for line in text.splitlines()]
     if _in_capitals(sum(upper for upper, _ in by_line), sum(cased for _, cased in by_line)):
         return set(range(span.start, span.end))
     if len(by_line) > 1 and any(_in_capitals(*letters) for letters in by_line):

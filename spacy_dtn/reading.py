@@ -1,4 +1,5 @@
-"""What the tagger reads of a window of a note: its words and line breaks, not its layout.
+"""What the tagger reads of a window of a note: its words and line breaks,
+in their plain characters, not its layout.
 
 Policy: spaCy's tokenizer makes a whitespace token of every tab, no-break
 space (U+00A0, which HTML and word-processor exports leave between words) and
@@ -12,16 +13,23 @@ break, in training and in prediction alike. Line breaks stay: they end
 headings, list items and lines in capitals (capitals.py), and no entity
 begins or ends on one (tagger_model.forbid_on_whitespace).
 
-Where a window has such tokens, or lines in capitals to read lower-cased
+Likewise each token is read in its NFKC form: the ligatures PDF text
+extraction leaves ("ﬁbrosis"), the full-width forms of East Asian input
+methods ("ｃａｎｃｅｒ"), "㎎", decomposed accents: on the same notes written
+in full-width forms the demo's DTN scored 0.25 F1 instead of 75.18
+(benchmarks/characters.py). A token whose NFKC form
+would hold a space ("´") is read as written.
+
+Where a window has any of these, or lines in capitals to read lower-cased
 (`lowercase_capitals`), the tagger reads a copy: each token read keeps its
-NORM and its place in the doc (`Reading.positions`), so the entities found
-in the copy are put back on the note's own tokens, offsets and text, and a
-whitespace token inside an entity stays inside it. A window with neither
-(every window of the shipped corpora) is read as it is: the copy, and the
-loop over tokens, is made only where the window's text has a character a
-whitespace token needs.
+place in the doc (`Reading.positions`), so the entities found in the copy
+are put back on the note's own tokens, offsets and text, and a whitespace
+token inside an entity stays inside it. A window with none (every window of
+the shipped corpora) is read as it is: the copy, and the loop over tokens,
+is made only where the window's text has a character that needs one.
 """
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Set, Tuple
 
@@ -29,10 +37,12 @@ import numpy
 from spacy.attrs import NORM
 from spacy.tokens import Doc, Span, Token
 
-from .capitals import breaks_line, tokens_in_capitals
+from .capitals import LINE_BREAKS, breaks_line, tokens_in_capitals
 
-# A text with neither a run of spaces nor whitespace other than a space has no whitespace token.
-MAY_HOLD_WHITESPACE = re.compile(r"[^\S ]|  ")
+# Where a text can hold a whitespace token without a line break: a space that
+# begins it (spaCy makes a token of it), a run of spaces, or whitespace that is
+# neither a space nor a line break. Notes with line breaks alone skip the loop.
+MAY_HOLD_LAYOUT = re.compile("^ |  |[^\\S " + re.escape("".join(sorted(LINE_BREAKS))) + "]")
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,12 @@ def is_layout(token: Token) -> bool:
     return token.is_space and not breaks_line(token)
 
 
-def read_positions(span: Span) -> Optional[List[int]]:
+def read_positions(span: Span, text: str) -> Optional[List[int]]:
     """Doc indices of the span's tokens the tagger reads; None when it reads
     all of them (a span of layout alone is read as it is: there is nothing
-    else, and no entity can begin on it)."""
-    if not MAY_HOLD_WHITESPACE.search(span.text):
+    else, and no entity can begin on it). `text` is span.text, which costs a
+    pass over the tokens: a window's rules compute it once."""
+    if not MAY_HOLD_LAYOUT.search(text):
         return None
     kept = [token.i for token in span if not is_layout(token)]
     return kept if 0 < len(kept) < len(span) else None
@@ -68,11 +79,13 @@ def read_positions(span: Span) -> Optional[List[int]]:
 
 def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
     """What the tagger reads of a prediction window."""
-    positions = read_positions(span)
-    lowered = tokens_in_capitals(span) if lowercase_capitals else set()
-    if positions is None and not lowered:
+    text = span.text
+    positions = read_positions(span, text)
+    lowered = tokens_in_capitals(span, text) if lowercase_capitals else set()
+    plain = unicodedata.is_normalized("NFKC", text)
+    if positions is None and not lowered and plain:
         return Reading(span)
-    return _copy(span.doc, list(range(span.start, span.end)) if positions is None else positions, lowered)
+    return _copy(span.doc, list(range(span.start, span.end)) if positions is None else positions, lowered, plain)
 
 
 def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading, List[str]]:
@@ -80,24 +93,38 @@ def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading,
     of the tokens it reads. As written (no lower-casing: spacy_dtn.case_variants.v1
     trains on case), and as a whole where an entity would begin or end on a
     token left out (a tag sequence the constrained CRF forbids)."""
-    positions = read_positions(segment)
-    if positions is None:
+    text = segment.text
+    positions = read_positions(segment, text)
+    if positions is not None:
+        kept = set(positions)
+        if any(tag[0] in "BLU" for i, tag in enumerate(biluo, segment.start) if i not in kept):
+            positions = None
+    plain = unicodedata.is_normalized("NFKC", text)
+    if positions is None and plain:
         return Reading(segment), list(biluo)
-    kept = set(positions)
-    if any(tag[0] in "BLU" for i, tag in enumerate(biluo, segment.start) if i not in kept):
-        return Reading(segment), list(biluo)
-    return _copy(segment.doc, positions, set()), [biluo[i - segment.start] for i in positions]
+    positions = list(range(segment.start, segment.end)) if positions is None else positions
+    return _copy(segment.doc, positions, set(), plain), [biluo[i - segment.start] for i in positions]
 
 
-def _copy(doc: Doc, positions: List[int], lowered: Set[int]) -> Reading:
+def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Reading:
     """A copy of the doc's tokens at `positions`, those in `lowered` in small
-    letters; a token is followed by a space where one followed it, or where
-    a token left out did. Each keeps its NORM ("n't" -> "not"), the word
-    feature every tagger reads."""
+    letters, each in NFKC unless the text is `plain`; a token is followed by a
+    space where one followed it, or where a token left out did. Each keeps its
+    NORM ("n't" -> "not"), the word feature every tagger reads, unless NFKC
+    changed it: then it has the NORM of what is read."""
     tokens = [doc[i] for i in positions]
-    words = [token.lower_ if token.i in lowered else token.text for token in tokens]
+    cased = [token.lower_ if token.i in lowered else token.text for token in tokens]
+    words = cased if plain else [_compatible(word) for word in cased]
     gaps = [after != before + 1 for before, after in zip(positions, positions[1:])] + [False]
     spaces = [bool(token.whitespace_) or gap for token, gap in zip(tokens, gaps)]
     copy = Doc(doc.vocab, words=words, spaces=spaces)
-    copy.from_array([NORM], numpy.array([[token.norm] for token in tokens], dtype="uint64"))
+    norms = [token.norm if word == same else read.norm for token, word, same, read in zip(tokens, words, cased, copy)]
+    copy.from_array([NORM], numpy.array(norms, dtype="uint64")[:, None])
     return Reading(copy[:], positions)
+
+
+def _compatible(word: str) -> str:
+    """The word's NFKC form ("ﬁbrosis" -> "fibrosis", "ｃａｎｃｅｒ" -> "cancer"),
+    unless that would put a space in a token ("´" -> " ́")."""
+    plain = unicodedata.normalize("NFKC", word)
+    return word if not plain or any(char.isspace() for char in plain) else plain

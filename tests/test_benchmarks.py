@@ -14,7 +14,7 @@ import srsly
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from benchmarks import capitals, grid, line_breaks
+from benchmarks import capitals, characters, grid, line_breaks
 from benchmarks import run as bench_run
 from benchmarks.grid import BUDGET, CONFIGS, ROOT
 from benchmarks.run import quality_scores, run_gates, runner_shard, scheme_fractions, setting_run, system_name
@@ -397,6 +397,16 @@ def test_non_breaking_notes_turn_a_seeded_share_of_spaces_and_move_no_offset():
     assert spaced.replace("\u00a0", " ") == text and 150 < spaced.count("\u00a0") < 250
     assert spaced == line_breaks.non_breaking(text, 0.1, random.Random(0)) != line_breaks.non_breaking(text, 0.1, random.Random(1))
     assert line_breaks.non_breaking(text, 1.0, random.Random(0)) == text.replace(" ", "\u00a0")
+
+
+def test_ligature_notes_move_their_gold_offsets_with_the_text():
+    text = "cystic fibrosis , an affliction of efflux , in fifty"
+    gold = {(0, 15, "Disease"), (21, 31, "Disease"), (35, 41, "X")}  # "cystic fibrosis", "affliction", "efflux"
+    new, moved = characters.with_ligatures((text, gold))
+    assert new == "cystic \ufb01brosis , an a\ufb04iction of e\ufb04ux , in \ufb01fty"
+    assert sorted(new[s:e] for s, e, _ in moved) == ["a\ufb04iction", "cystic \ufb01brosis", "e\ufb04ux"]
+    wide, same = characters.full_width((text, gold))
+    assert len(wide) == len(text) and same == gold and wide[:6] == "\uff43\uff59\uff53\uff54\uff49\uff43"
 
 
 def test_line_break_scores_count_exact_offsets_and_whitespace_edges():

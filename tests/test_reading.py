@@ -1,4 +1,5 @@
-"""What the tagger reads of a window: no tabs, no-break spaces or runs of spaces (reading.py)."""
+"""What the tagger reads of a window: no tabs, no-break spaces or runs of spaces;
+compatibility characters in their plain form (reading.py)."""
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_line_breaks_are_read_and_a_window_without_layout_is_read_as_it_is():
     assert [t.text for t in read_window(with_tab[:]).span] == ["DIAGNOSES", ":", "breast", "cancer", "\n", "Plan", ":", "follow", "up", "."]
     only_layout = nlp("a \t b")[1:2]
     assert read_window(only_layout).span is only_layout
+    indented = nlp(" breast cancer\n  seen")  # spaCy makes a token of the space that begins a text
+    assert [t.text for t in read_window(indented[:]).span] == ["breast", "cancer", "\n  ", "seen"]
 
 
 def test_layout_and_capitals_make_one_copy():
@@ -49,6 +52,26 @@ def test_layout_and_capitals_make_one_copy():
     reading = read_window(doc[:])
     assert reading.span.text == "history of breast cancer and diabetes mellitus"
     assert read_window(doc[:], lowercase_capitals=False).span.text == "HISTORY OF BREAST CANCER AND DIABETES MELLITUS"
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_compatibility_characters_are_read_in_their_plain_form_with_its_norm():
+    nlp = spacy.blank("en")
+    doc = nlp("cystic \ufb01brosis and \uff23\uff26 , 5 \u338e ´ daily")
+    read = read_window(doc[:]).span
+    assert [t.text for t in read] == ["cystic", "fibrosis", "and", "CF", ",", "5", "mg", "´", "daily"]
+    assert [t.norm_ for t in read] == ["cystic", "fibrosis", "and", "cf", ",", "5", "mg", "'", "daily"]  # spaCy's norm of ´
+    assert read_window(doc[:]).positions == list(range(len(doc)))  # the same tokens
+    assert doc.text.startswith("cystic \ufb01brosis")  # the note is untouched
+
+
+def test_a_token_in_capitals_and_full_width_is_read_lower_cased_and_plain():
+    nlp = spacy.blank("en")
+    doc = nlp(full_width("HISTORY OF BREAST CANCER AND DIABETES MELLITUS"))
+    assert read_window(doc[:]).span.text == "history of breast cancer and diabetes mellitus"
 
 
 @pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
@@ -67,6 +90,14 @@ def test_notes_with_layout_are_tagged_as_with_single_spaces(target_model, layout
         assert entities(spaced) == entities(as_plain)
 
 
+def test_notes_in_full_width_forms_are_tagged_as_in_ascii(target_model):
+    nlp = spacy.load(target_model)
+    plain, wide = list(nlp.pipe(SENTENCES)), list(nlp.pipe(map(full_width, SENTENCES)))
+    assert any(doc.ents for doc in plain)
+    assert entities(wide) == entities(plain) and confidences(wide) == confidences(plain)
+    assert [e.text for doc in wide for e in doc.ents] == [full_width(e.text) for doc in plain for e in doc.ents]
+
+
 def test_a_training_segment_is_read_without_its_layout_with_its_gold_tags():
     nlp = spacy.blank("en")
     doc = nlp("Risk of breast\u00a0cancer  rose .")
@@ -76,9 +107,8 @@ def test_a_training_segment_is_read_without_its_layout_with_its_gold_tags():
     assert tags == ["O", "O", "B-Disease", "L-Disease", "O", "O"]
     # An entity that begins on a left-out token would leave a tag sequence the CRF forbids: read as written.
     starts_on_space = ["O", "O", "O", "B-Disease", "L-Disease", "O", "O", "O"]
-    segment = doc[:]
-    reading, tags = read_training_segment(segment, starts_on_space)
-    assert reading.span is segment and tags == starts_on_space
+    reading, tags = read_training_segment(doc[:], starts_on_space)
+    assert [t.text for t in reading.span] == [t.text for t in doc] and tags == starts_on_space
 
 
 def test_training_on_a_note_with_layout_is_training_on_it_with_single_spaces(target_model):
@@ -93,6 +123,7 @@ def test_training_on_a_note_with_layout_is_training_on_it_with_single_spaces(tar
 
     assert any(doc.ents for doc in references)
     assert loss(lambda text: text) > 0 and loss(lambda text: text.replace(" ", "\u00a0")) == pytest.approx(loss(lambda text: text))
+    assert loss(full_width) == pytest.approx(loss(lambda text: text))
 
 
 def _respaced(nlp, doc, text_of):
