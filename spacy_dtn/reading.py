@@ -13,12 +13,14 @@ break, in training and in prediction alike. Line breaks stay: they end
 headings, list items and lines in capitals (capitals.py), and no entity
 begins or ends on one (tagger_model.forbid_on_whitespace).
 
-Likewise each token is read in its NFKC form: the ligatures PDF text
-extraction leaves ("ﬁbrosis"), the full-width forms of East Asian input
-methods ("ｃａｎｃｅｒ"), "㎎", decomposed accents: on the same notes written
-in full-width forms the demo's DTN scored 0.25 F1 instead of 75.18
-(benchmarks/characters.py). A token whose NFKC form
-would hold a space ("´") is read as written.
+Likewise each token is read in its NFKC form, without invisible format
+characters (Unicode category Cf): the ligatures PDF text extraction leaves
+("ﬁbrosis"), the full-width forms of East Asian input methods ("ｃａｎｃｅｒ"),
+"㎎", decomposed accents, the soft hyphens (U+00AD) of word processors and
+the byte-order mark (U+FEFF) that begins a text file saved with one. On the
+same notes the demo's DTN scored 0.25 F1 instead of 75.18 in full-width forms
+and 66.71 with soft hyphens (benchmarks/characters.py). A token that would
+be left empty, or hold a space ("´" -> " ́"), is read as written.
 
 Where a window has any of these, or lines in capitals to read lower-cased
 (`lowercase_capitals`), the tagger reads a copy: each token read keeps its
@@ -30,8 +32,7 @@ is made only where the window's text has a character that needs one.
 """
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy
 from spacy.attrs import NORM
@@ -39,15 +40,14 @@ from spacy.tokens import Doc, Span, Token
 
 from .capitals import LINE_BREAKS, breaks_line, tokens_in_capitals
 
-# Where a text can hold a whitespace token without a line break: a space that
-# begins it (spaCy makes a token of it), a run of spaces, or whitespace that is
-# neither a space nor a line break. Notes with line breaks alone skip the loop.
-MAY_HOLD_LAYOUT = re.compile("^ |  |[^\\S " + re.escape("".join(sorted(LINE_BREAKS))) + "]")
+# Whitespace that is neither a space nor a line break; in ASCII, tab and unit separator.
+OTHER_WHITESPACE = re.compile("[^\\S " + re.escape("".join(sorted(LINE_BREAKS))) + "]")
+ASCII_OTHER_WHITESPACE = ("\t", "\x1f")
 
 
-@dataclass(frozen=True)
-class Reading:
-    """The tokens the tagger reads of a window, and where each one is in the doc."""
+class Reading(NamedTuple):
+    """The tokens the tagger reads of a window, and where each one is in the doc
+    (a NamedTuple: one is made for every window served)."""
 
     span: Span
     # Doc index of each token of `span`; None when `span` is the window itself.
@@ -71,10 +71,23 @@ def read_positions(span: Span, text: str) -> Optional[List[int]]:
     all of them (a span of layout alone is read as it is: there is nothing
     else, and no entity can begin on it). `text` is span.text, which costs a
     pass over the tokens: a window's rules compute it once."""
-    if not MAY_HOLD_LAYOUT.search(text):
+    if not _may_hold_layout(text):
         return None
     kept = [token.i for token in span if not is_layout(token)]
     return kept if 0 < len(kept) < len(span) else None
+
+
+def _may_hold_layout(text: str) -> bool:
+    """Whether the text can hold a whitespace token without a line break: a
+    space that begins it (spaCy makes a token of it), a run of spaces, or
+    other whitespace that is not a line break. Told by substring tests at C
+    speed where they can (a regex scan cost 2.8 us a sentence); notes whose
+    only whitespace is spaces and line breaks skip the loop over tokens."""
+    if text.startswith(" ") or "  " in text:
+        return True
+    if text.isascii():
+        return any(char in text for char in ASCII_OTHER_WHITESPACE)
+    return OTHER_WHITESPACE.search(text) is not None
 
 
 def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
@@ -82,7 +95,7 @@ def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
     text = span.text
     positions = read_positions(span, text)
     lowered = tokens_in_capitals(span, text) if lowercase_capitals else set()
-    plain = unicodedata.is_normalized("NFKC", text)
+    plain = is_plain(text)
     if positions is None and not lowered and plain:
         return Reading(span)
     return _copy(span.doc, list(range(span.start, span.end)) if positions is None else positions, lowered, plain)
@@ -99,7 +112,7 @@ def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading,
         kept = set(positions)
         if any(tag[0] in "BLU" for i, tag in enumerate(biluo, segment.start) if i not in kept):
             positions = None
-    plain = unicodedata.is_normalized("NFKC", text)
+    plain = is_plain(text)
     if positions is None and plain:
         return Reading(segment), list(biluo)
     positions = list(range(segment.start, segment.end)) if positions is None else positions
@@ -108,7 +121,7 @@ def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading,
 
 def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Reading:
     """A copy of the doc's tokens at `positions`, those in `lowered` in small
-    letters, each in NFKC unless the text is `plain`; a token is followed by a
+    letters, each in NFKC without format characters unless the text is `plain`; a token is followed by a
     space where one followed it, or where a token left out did. Each keeps its
     NORM ("n't" -> "not"), the word feature every tagger reads, unless NFKC
     changed it: then it has the NORM of what is read."""
@@ -123,8 +136,24 @@ def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Rea
     return Reading(copy[:], positions)
 
 
+def is_plain(text: str) -> bool:
+    """Whether the text is read as written: ASCII (most notes, told at C
+    speed), or NFKC with no format character among its distinct characters."""
+    if text.isascii():
+        return True
+    return unicodedata.is_normalized("NFKC", text) and not any(map(_is_format, set(text)))
+
+
+def _is_format(char: str) -> bool:
+    """An invisible format character (Unicode category Cf): U+00AD, U+200B, U+FEFF..."""
+    return unicodedata.category(char) == "Cf"
+
+
 def _compatible(word: str) -> str:
-    """The word's NFKC form ("ﬁbrosis" -> "fibrosis", "ｃａｎｃｅｒ" -> "cancer"),
-    unless that would put a space in a token ("´" -> " ́")."""
-    plain = unicodedata.normalize("NFKC", word)
+    """The word's NFKC form without format characters ("ﬁbrosis" -> "fibrosis",
+    "ｃａｎｃｅｒ" -> "cancer", "can\u00adcer" -> "cancer"), unless that would leave
+    nothing, or put a space in a token ("´" -> " ́")."""
+    if word.isascii():
+        return word
+    plain = "".join(char for char in unicodedata.normalize("NFKC", word) if not _is_format(char))
     return word if not plain or any(char.isspace() for char in plain) else plain

@@ -399,12 +399,17 @@ def test_non_breaking_notes_turn_a_seeded_share_of_spaces_and_move_no_offset():
     assert line_breaks.non_breaking(text, 1.0, random.Random(0)) == text.replace(" ", "\u00a0")
 
 
-def test_ligature_notes_move_their_gold_offsets_with_the_text():
+def test_character_notes_move_their_gold_offsets_with_the_text():
     text = "cystic fibrosis , an affliction of efflux , in fifty"
     gold = {(0, 15, "Disease"), (21, 31, "Disease"), (35, 41, "X")}  # "cystic fibrosis", "affliction", "efflux"
     new, moved = characters.with_ligatures((text, gold))
     assert new == "cystic \ufb01brosis , an a\ufb04iction of e\ufb04ux , in \ufb01fty"
     assert sorted(new[s:e] for s, e, _ in moved) == ["a\ufb04iction", "cystic \ufb01brosis", "e\ufb04ux"]
+    hyphenated, moved = characters.with_soft_hyphens((text, gold))
+    assert hyphenated == "cystic fibr\u00adosis , an affl\u00adiction of efflux , in fifty"
+    assert sorted(hyphenated[s:e] for s, e, _ in moved) == ["affl\u00adiction", "cystic fibr\u00adosis", "efflux"]
+    marked, moved = characters.with_byte_order_mark((text, gold))
+    assert marked == "\ufeff" + text and moved == {(s + 1, e + 1, label) for s, e, label in gold}
     wide, same = characters.full_width((text, gold))
     assert len(wide) == len(text) and same == gold and wide[:6] == "\uff43\uff59\uff53\uff54\uff49\uff43"
 

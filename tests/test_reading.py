@@ -68,6 +68,14 @@ def test_compatibility_characters_are_read_in_their_plain_form_with_its_norm():
     assert doc.text.startswith("cystic \ufb01brosis")  # the note is untouched
 
 
+def test_format_characters_are_not_read_unless_nothing_else_is_there():
+    nlp = spacy.blank("en")
+    doc = nlp("\ufeffRenal fail\u00adure and can\u00adcer \u200b seen")
+    read = read_window(doc[:]).span
+    assert [t.text for t in read] == ["Renal", "failure", "and", "cancer", "\u200b", "seen"]
+    assert [t.norm_ for t in read][:4] == ["renal", "failure", "and", "cancer"]
+
+
 def test_a_token_in_capitals_and_full_width_is_read_lower_cased_and_plain():
     nlp = spacy.blank("en")
     doc = nlp(full_width("HISTORY OF BREAST CANCER AND DIABETES MELLITUS"))
