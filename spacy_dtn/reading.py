@@ -127,7 +127,7 @@ def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Rea
     changed it: then it has the NORM of what is read."""
     tokens = [doc[i] for i in positions]
     cased = [token.lower_ if token.i in lowered else token.text for token in tokens]
-    words = cased if plain else [_compatible(word) for word in cased]
+    words = cased if plain else [plain_form(word) for word in cased]
     gaps = [after != before + 1 for before, after in zip(positions, positions[1:])] + [False]
     spaces = [bool(token.whitespace_) or gap for token, gap in zip(tokens, gaps)]
     copy = Doc(doc.vocab, words=words, spaces=spaces)
@@ -149,7 +149,7 @@ def _is_format(char: str) -> bool:
     return unicodedata.category(char) == "Cf"
 
 
-def _compatible(word: str) -> str:
+def plain_form(word: str) -> str:
     """The word's NFKC form without format characters ("ﬁbrosis" -> "fibrosis",
     "ｃａｎｃｅｒ" -> "cancer", "can\u00adcer" -> "cancer"), unless that would leave
     nothing, or put a space in a token ("´" -> " ́")."""

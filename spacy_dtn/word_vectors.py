@@ -36,6 +36,7 @@ from spacy.tokens import DocBin
 from spacy.vectors import Vectors
 
 from .notes import NoteInputError, NoteSource, check_encoding
+from .reading import plain_form
 from .transformer_model import packaged_transformer
 
 # gensim treats longer "sentences" as several; a note is cut into pieces of this many tokens.
@@ -59,10 +60,12 @@ def read_texts(paths: Iterable[Path], nlp: Language, skipped: List[str], encodin
 
 
 def token_pieces(texts: Iterable[str], nlp: Language) -> List[List[str]]:
-    """Each text as ORTH strings, cut into pieces of at most PIECE_TOKENS, whitespace tokens dropped."""
+    """Each text as ORTH strings, cut into pieces of at most PIECE_TOKENS,
+    whitespace tokens dropped, each word in the plain form dtn_ner reads
+    (reading.plain_form: "ﬁbrosis" gets the row of "fibrosis")."""
     pieces = []
     for doc in nlp.tokenizer.pipe(texts):
-        words = [token.text for token in doc if not token.is_space]
+        words = [plain_form(token.text) for token in doc if not token.is_space]
         pieces += [words[i : i + PIECE_TOKENS] for i in range(0, len(words), PIECE_TOKENS)]
     return pieces
 

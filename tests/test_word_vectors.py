@@ -47,6 +47,12 @@ def test_vectors_are_keyed_by_orth_and_the_same_in_every_process(built):
     assert all(a.find(key=w) >= 0 for w in words) and a.find(key="café") == -1
 
 
+def test_words_are_keyed_as_the_tagger_reads_them():
+    """reading.py: no layout, NFKC, no format characters."""
+    pieces = token_pieces(["\ufb01brosis and can\u00adcer\u00a0 seen\n\tnow"], spacy.blank("en"))
+    assert pieces == [["fibrosis", "and", "cancer", "seen", "now"]]
+
+
 def test_notes_in_a_named_encoding_are_read(built, tmp_path, capsys):
     notes = built[0].parent / "notes"
     main([str(tmp_path / "latin"), str(notes), *OPTIONS, "--encoding", "latin-1"])
