@@ -239,8 +239,8 @@ class DynamicTransferNER(TrainablePipe):
 
     @lowercase_capitals.setter
     def lowercase_capitals(self, value: bool) -> None:
-        # A transformer reads the note's own text (all-MiniLM-L6-v2 lower-cases it
-        # itself), which a lower-cased copy of a window would not carry.
+        # The transformer variant's all-MiniLM-L6-v2 lower-cases its input itself:
+        # a lower-cased copy would cost a copy and change nothing.
         self._lowercase_capitals = value and not has_transformer(self.model)
 
     # Prediction

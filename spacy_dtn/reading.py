@@ -37,6 +37,7 @@ from typing import List, NamedTuple, Optional, Sequence, Set, Tuple
 import numpy
 from spacy.attrs import NORM
 from spacy.tokens import Doc, Span, Token
+from spacy.training.iob_utils import tags_to_entities
 
 from .capitals import LINE_BREAKS, breaks_line, tokens_in_capitals
 
@@ -79,8 +80,10 @@ def read_positions(span: Span, text: str) -> Optional[List[int]]:
 
 def _may_hold_layout(text: str) -> bool:
     """Whether the text can hold a whitespace token without a line break: a
-    space that begins it (spaCy makes a token of it), a run of spaces, or
-    other whitespace that is not a line break. Told by substring tests at C
+    space that begins it (spaCy's tokenizer makes a token of it, and of the
+    second space of a run, never of another single space), a run of spaces,
+    or other whitespace that is not a line break. A Doc built from words may
+    hold a token " " anywhere: it is read as such. Told by substring tests at C
     speed where they can (a regex scan cost 2.8 us a sentence); notes whose
     only whitespace is spaces and line breaks skip the loop over tokens."""
     if text.startswith(" ") or "  " in text:
@@ -103,20 +106,33 @@ def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
 
 def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading, List[str]]:
     """What the tagger reads of a training segment, and the gold BILUO tags
-    of the tokens it reads. As written (no lower-casing: spacy_dtn.case_variants.v1
-    trains on case), and as a whole where an entity would begin or end on a
-    token left out (a tag sequence the constrained CRF forbids)."""
+    of the tokens it reads: as prediction reads, but with case as written
+    (spacy_dtn.case_variants.v1 trains on case)."""
     text = segment.text
     positions = read_positions(segment, text)
-    if positions is not None:
-        kept = set(positions)
-        if any(tag[0] in "BLU" for i, tag in enumerate(biluo, segment.start) if i not in kept):
-            positions = None
     plain = is_plain(text)
     if positions is None and plain:
         return Reading(segment), list(biluo)
-    positions = list(range(segment.start, segment.end)) if positions is None else positions
-    return _copy(segment.doc, positions, set(), plain), [biluo[i - segment.start] for i in positions]
+    if positions is None:
+        return _copy(segment.doc, list(range(segment.start, segment.end)), set(), plain), list(biluo)
+    return _copy(segment.doc, positions, set(), plain), _kept_tags(biluo, segment.start, positions)
+
+
+def _kept_tags(biluo: Sequence[str], start: int, positions: List[int]) -> List[str]:
+    """The BILUO tags of the tokens read: each gold entity over the tokens of
+    it that are read (an annotation that takes in a trailing no-break space
+    ends on the word before it, as prediction would end it)."""
+    read_at = {doc_index: i for i, doc_index in enumerate(positions)}
+    tags = ["O"] * len(positions)
+    for label, first, last in tags_to_entities(list(biluo)):
+        kept = [read_at[i] for i in range(start + first, start + last + 1) if i in read_at]
+        if not kept:
+            continue
+        if kept[0] == kept[-1]:
+            tags[kept[0]] = f"U-{label}"
+            continue
+        tags[kept[0] : kept[-1] + 1] = [f"B-{label}"] + [f"I-{label}"] * (kept[-1] - kept[0] - 1) + [f"L-{label}"]
+    return tags
 
 
 def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Reading:
@@ -155,5 +171,6 @@ def plain_form(word: str) -> str:
     nothing, or put a space in a token ("´" -> " ́")."""
     if word.isascii():
         return word
-    plain = "".join(char for char in unicodedata.normalize("NFKC", word) if not _is_format(char))
+    # Format characters first: one between a letter and its accent keeps NFKC from composing them.
+    plain = unicodedata.normalize("NFKC", "".join(char for char in word if not _is_format(char)))
     return word if not plain or any(char.isspace() for char in plain) else plain
