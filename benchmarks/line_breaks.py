@@ -5,7 +5,9 @@ sentences are joined into notes of `--sentences` each, five ways: by a space
 columns (a line break replaces the last space before the column, so no
 offset moves), by two spaces (as many type after a full stop), and by a space
 with a seeded `--non-breaking` share of all spaces turned into U+00A0 (what
-an HTML or word-processor export leaves; no offset moves). F1 is exact on
+an HTML or word-processor export leaves; no offset moves). And the fields of
+a table or a problem list: the dev set's entities, three to a note, joined
+by a tab, by two spaces, by a comma and a space, and by a line break. F1 is exact on
 character offsets and label, as an annotation tool compares;
 `whitespace_edges` counts predicted entities that begin or end on a
 whitespace token.
@@ -40,6 +42,20 @@ def joined_notes(docs: List[Doc], separator: str, sentences: int) -> List[Note]:
             text += separator if text else ""
             gold |= {(len(text) + e.start_char, len(text) + e.end_char, e.label_) for e in doc.ents}
             text += doc.text
+        notes.append((text, gold))
+    return notes
+
+
+def entity_lists(docs: List[Doc], separator: str, per_note: int = 3) -> List[Note]:
+    """Notes made of the docs' entities alone, `per_note` each, joined by `separator`."""
+    found = [(e.text, e.label_) for doc in docs for e in doc.ents]
+    notes = []
+    for first in range(0, len(found), per_note):
+        text, gold = "", set()
+        for entity, label in found[first : first + per_note]:
+            text += separator if text else ""
+            gold.add((len(text), len(text) + len(entity), label))
+            text += entity
         notes.append((text, gold))
     return notes
 
@@ -109,6 +125,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         f"wrapped_{args.width}": [(hard_wrapped(text, args.width), gold) for text, gold in by_space],
         "two_spaces": joined_notes(docs, "  ", args.sentences),
         "non_breaking": [(non_breaking(text, args.non_breaking, rng), gold) for text, gold in by_space],
+        "entities_by_tab": entity_lists(docs, "\t"),
+        "entities_by_two_spaces": entity_lists(docs, "  "),
+        "entities_by_comma": entity_lists(docs, ", "),
+        "entities_by_line_break": entity_lists(docs, "\n"),
     }
     result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
               "non_breaking_share": args.non_breaking, "seed": args.seed,

@@ -21,18 +21,18 @@ from . import __version__
 from .confidence import entity_confidences, set_scored_spans
 from .label_matching import labels_by_overlap
 from .plan import GATE_SCORE_PREFIX, GATED, SHARABLE_LAYERS, SHARED, SOURCE, TARGET, VECTOR_LAYERS
-from .reading import Reading, read_training_segment, read_window
+from .reading import Reading, column_break_flags, read_training_segment, read_window
 from .segments import Window, continues_entity, prediction_windows, training_windows
 from .saved_format import VERSION_KEY, SavedModelError, check_saved_folder, parse_saved_cfg, unpickling_reason
 from .source_weights import common_tag_rows, copy_source_weights, freeze_shared_copies
-from .tag_scheme import boundary_tags, check_tag_scheme, make_tag_names, spans_from_tags, tags_from_biluo
+from .tag_scheme import boundary_tags, check_tag_scheme, continuing_tags, make_tag_names, spans_from_tags, tags_from_biluo
 from .tagger_model import (
     TaggerInput,
     TaggerOutput,
     TagSet,
     best_tag_paths,
     built_plan,
-    forbid_on_whitespace,
+    forbid_tags,
     gate_totals,
     has_tags,
     initialize_for_loading,
@@ -45,6 +45,7 @@ from .tagger_model import (
     tagging_loss,
     torch_params_in_use,
     uncached_prediction,
+    whitespace_flags,
 )
 from .transfer_corpus import example_task
 from .transformer_model import has_transformer
@@ -268,15 +269,18 @@ class DynamicTransferNER(TrainablePipe):
         as in spaCy's `ner`, which keeps entities from beginning on one: the
         corpora a model learns from rarely hold whitespace tokens, so what it
         scores there is noise, and a span that takes it in has offsets that
-        match no annotation."""
+        match no annotation. Nor does an entity continue across a column
+        break (a tab or a run of spaces the tagger does not read, reading.py)."""
         docs = list(docs)
         found: List[EntitySpans] = [[] for _ in docs]
         names = self.tag_names(TARGET)
         edges = boundary_tags(names, self.cfg["tag_scheme"])
+        continuing = continuing_tags(names, self.cfg["tag_scheme"])
         for batch in self._predict_batches(self.windows(docs)):
             readings = self.readings(batch)
             segments = [reading.span for reading in readings]
-            outputs = forbid_on_whitespace(self.model.predict((segments, TARGET)), segments, edges)
+            rules = [(whitespace_flags(segments), edges), (column_break_flags(readings), continuing)]
+            outputs = forbid_tags(self.model.predict((segments, TARGET)), rules)
             paths = best_tag_paths(outputs)
             kept = [self._kept_spans(window, reading, path, names) for (_, window), reading, path in zip(batch, readings, paths)]
             for (i, _), reading, spans, scores in zip(batch, readings, kept, self._confidences(outputs, kept, names)):

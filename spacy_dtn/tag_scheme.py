@@ -63,6 +63,13 @@ def boundary_tags(tag_names: Sequence[str], tag_scheme: str) -> numpy.ndarray:
     return numpy.array([_split(tag)[0] in edges for tag in tag_names], dtype=bool)
 
 
+def continuing_tags(tag_names: Sequence[str], tag_scheme: str) -> numpy.ndarray:
+    """Which tags continue an entity from the token before, a bool per tag:
+    BILUO's I and L, BIO's I."""
+    inner = {"BIO": ("I",), "BILUO": ("I", "L")}[check_tag_scheme(tag_scheme)]
+    return numpy.array([_split(tag)[0] in inner for tag in tag_names], dtype=bool)
+
+
 def biluo_to_bio(tags: Sequence[str]) -> List[str]:
     mapping = {"L": "I", "U": "B"}
     out = []

@@ -676,20 +676,29 @@ def best_tag_paths(outputs: TaggerOutput) -> List[List[int]]:
     return viterbi_decode(*outputs[0])
 
 
-def forbid_on_whitespace(outputs: TaggerOutput, segments: Sequence[Span], tags: numpy.ndarray) -> TaggerOutput:
-    """The outputs with `tags` (a bool per tag) impossible on the segments'
-    whitespace tokens (line breaks; the tagger reads no other but in a
-    window of nothing else, reading.py): their emission
-    scores become minus infinity, so neither the Viterbi path nor a span
-    marginal can use them. The outputs themselves where no token is whitespace."""
-    space = _token_ids(segments, ["IS_SPACE"])[:, 1].astype(bool)
-    if not space.any():
+def whitespace_flags(segments: Sequence[Span]) -> numpy.ndarray:
+    """Whether each token of the segments, in order, is whitespace: the line
+    breaks the tagger reads (reading.py), or a window of nothing else."""
+    return _token_ids(segments, ["IS_SPACE"])[:, 1].astype(bool)
+
+
+def forbid_tags(outputs: TaggerOutput, rules: Sequence[Tuple[numpy.ndarray, numpy.ndarray]]) -> TaggerOutput:
+    """The outputs with, for each rule (flags, tags), the `tags` (a bool per
+    tag) impossible at the tokens `flags` marks (a bool per token of the
+    segments, in order): their emission scores become minus infinity, so
+    neither the Viterbi path nor a span marginal can use them. The outputs
+    themselves where no flag is set (text without whitespace or layout)."""
+    rules = [(flags, tags) for flags, tags in rules if flags.any()]
+    if not rules:
         return outputs
     scores, gate_sums = outputs
-    at_space = numpy.zeros(tuple(scores.mask.shape), dtype=bool)
-    at_space[scores.mask.cpu().numpy()] = space  # the real positions, in token order
-    banned = torch.from_numpy(at_space[:, :, None] & tags).to(scores.emissions.device)
-    return scores._replace(emissions=scores.emissions.masked_fill(banned, float("-inf"))), gate_sums
+    real = scores.mask.cpu().numpy()
+    banned = numpy.zeros(tuple(scores.emissions.shape), dtype=bool)
+    for flags, tags in rules:
+        at = numpy.zeros(real.shape, dtype=bool)
+        at[real] = flags  # the real positions, in token order
+        banned |= at[:, :, None] & tags
+    return scores._replace(emissions=scores.emissions.masked_fill(torch.from_numpy(banned).to(scores.emissions.device), float("-inf"))), gate_sums
 
 
 def tagging_loss(outputs: TaggerOutput, gold: Sequence[Sequence[int]]) -> Tuple[float, CRFScores]:

@@ -391,6 +391,15 @@ def test_line_break_notes_keep_their_gold_offsets():
     assert wrapped.replace("\n", " ") == text.replace("\n\n", " ")
 
 
+def test_entity_lists_hold_the_entities_alone_with_their_offsets():
+    nlp = spacy.blank("en")
+    doc = nlp.make_doc("No asthma , colon cancer or renal failure here .")
+    doc.ents = [doc.char_span(3, 9, "Disease"), doc.char_span(12, 24, "Disease"), doc.char_span(28, 41, "Disease")]
+    notes = line_breaks.entity_lists([doc, doc], "\t", per_note=4)
+    assert [text for text, _ in notes] == ["asthma\tcolon cancer\trenal failure\tasthma", "colon cancer\trenal failure"]
+    assert all(sorted(text[s:e] for s, e, _ in gold) == sorted(text.split("\t")) for text, gold in notes)
+
+
 def test_non_breaking_notes_turn_a_seeded_share_of_spaces_and_move_no_offset():
     text = " ".join(["word"] * 2001)
     spaced = line_breaks.non_breaking(text, 0.1, random.Random(0))

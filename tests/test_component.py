@@ -13,8 +13,8 @@ from spacy_dtn.plan import SHARABLE_LAYERS, SOURCE, TARGET
 from spacy_dtn.source_weights import shared_state
 from spacy_dtn.pytorch_tagger import GATE_PARAMETERS
 from spacy_dtn.pytorch_crf import CRFScores
-from spacy_dtn.tag_scheme import boundary_tags, make_tag_names
-from spacy_dtn.tagger_model import check_learn_rate_scale, forbid_on_whitespace, get_torch_module, initialize_for_loading
+from spacy_dtn.tag_scheme import boundary_tags, continuing_tags, make_tag_names
+from spacy_dtn.tagger_model import check_learn_rate_scale, forbid_tags, get_torch_module, initialize_for_loading, whitespace_flags
 
 
 def snapshot(module, copy):
@@ -184,7 +184,7 @@ def test_whitespace_rule_finds_each_segments_whitespace():
     scores = CRFScores(torch.zeros(len(segments), width, n_tags), torch.zeros(n_tags),
                        torch.zeros(n_tags, n_tags), torch.zeros(n_tags), mask)
     tags = boundary_tags(make_tag_names(["A"], "BILUO"), "BILUO")
-    (ruled_out, _), = [forbid_on_whitespace((scores, None), segments, tags)]
+    (ruled_out, _), = [forbid_tags((scores, None), [(whitespace_flags(segments), tags)])]
     expected = torch.zeros(len(segments), width, n_tags, dtype=torch.bool)
     for row, segment in enumerate(segments):
         for i, token in enumerate(segment):

@@ -4,18 +4,23 @@ from pathlib import Path
 
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
+from spacy_dtn import ner_component
 from spacy_dtn.converters.iob import read_iob
 from spacy_dtn.plan import TARGET
-from spacy_dtn.reading import plain_form, read_training_segment, read_window
+from spacy_dtn.reading import column_break_flags, plain_form, read_training_segment, read_window
 from spacy_dtn.segments import prediction_windows
+from spacy_dtn.tag_scheme import continuing_tags
+from spacy_dtn.tagger_model import forbid_tags
 from spacy_dtn.transfer_corpus import mark_task
 
 from conftest import SENTENCES, entities
 
 LAYOUTS = {"no-break space": "\u00a0", "tab": "\t", "two spaces": "  ", "ideographic space": "\u3000", "space and tab": " \t"}
+ONE_SPACE = {"no-break space": "\u00a0", "ideographic space": "\u3000", "narrow no-break space": "\u202f"}
 
 
 def confidences(docs):
@@ -58,6 +63,60 @@ def full_width(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
+@pytest.mark.parametrize("text,breaks", [
+    ("renal failure\tdiabetes", (2,)),  # a field boundary
+    ("renal failure  diabetes", (2,)),
+    ("renal failure \u00a0diabetes", (2,)),  # "&nbsp; " indents
+    ("renal\u00a0failure diabetes", ()),  # one space between words
+    ("renal failure\u3000diabetes", ()),
+    ("renal failure\ndiabetes", ()),  # line breaks are read, not left out
+])
+def test_a_tab_or_a_run_of_spaces_left_out_is_a_column_break(text, breaks):
+    reading = read_window(spacy.blank("en")(text)[:])
+    assert reading.column_breaks == breaks
+
+
+def test_column_break_flags_follow_the_tokens_of_a_batch_in_order():
+    nlp = spacy.blank("en")
+    readings = [read_window(nlp(text)[:]) for text in ["a b", "a\tb  c", "x"]]
+    assert column_break_flags(readings).tolist() == [False, False, False, True, True, False]
+
+
+def test_no_entity_runs_across_a_column_break(target_model):
+    """Fields of a problem list joined by tabs or runs of spaces: each entity
+    lies within one field, exactly where the rule rules continuing tags out."""
+    nlp = spacy.load(target_model)
+    fields = [SENTENCES[i].rstrip(" .") for i in range(len(SENTENCES))]
+    notes = [f"{a}\t{b}  {c}" for a, b, c in zip(fields, fields[1:], fields[2:])]
+    docs = list(nlp.pipe(notes))
+    assert any(doc.ents for doc in docs)
+    assert not any("\t" in e.text or "  " in e.text for doc in docs for e in doc.ents)
+    ner = nlp.get_pipe("ner")
+    readings = [read_window(doc[:]) for doc in docs]
+    names = ner.tag_names(TARGET)
+    rules = [(column_break_flags(readings), continuing_tags(names, "BILUO"))]
+    scores, _ = forbid_tags(ner.model.predict(([r.span for r in readings], TARGET)), rules)
+    for row, reading in enumerate(readings):
+        for i in range(len(reading.span)):
+            ruled_out = bool(torch.isinf(scores.emissions[row, i]).any())
+            assert ruled_out == (i in reading.column_breaks)
+
+
+def test_prediction_ends_every_entity_at_a_column_break(target_model, monkeypatch):
+    """A model that would carry one entity through the whole note: the breaks cut it into the fields."""
+    nlp = spacy.load(target_model)
+    inner = torch.from_numpy(continuing_tags(nlp.get_pipe("ner").tag_names(TARGET), "BILUO"))
+
+    def eager(outputs, rules):  # the model's scores, every continuing tag made far likelier
+        scores, gates = outputs
+        return forbid_tags((scores._replace(emissions=scores.emissions + 50.0 * inner), gates), rules)
+
+    monkeypatch.setattr(ner_component, "forbid_tags", eager)
+    doc = nlp("renal failure\tcolon cancer  breast cancer")
+    assert [e.text for e in doc.ents] == ["renal failure", "colon cancer", "breast cancer"]
+    assert [e.text for e in nlp("renal failure colon cancer").ents] == ["renal failure colon cancer"]
+
+
 def test_compatibility_characters_are_read_in_their_plain_form_with_its_norm():
     nlp = spacy.blank("en")
     doc = nlp("cystic \ufb01brosis and \uff23\uff26 , 5 \u338e ´ daily")
@@ -87,10 +146,11 @@ def test_a_token_in_capitals_and_full_width_is_read_lower_cased_and_plain():
     assert read_window(doc[:]).span.text == "history of breast cancer and diabetes mellitus"
 
 
-@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
-def test_notes_with_layout_are_tagged_as_with_single_spaces(target_model, layout):
+@pytest.mark.parametrize("layout", ONE_SPACE.values(), ids=ONE_SPACE.keys())
+def test_notes_with_other_spaces_are_tagged_as_with_single_spaces(target_model, layout):
     """Same entities on the same words, with the same confidences; an entity
-    keeps the layout inside it, never at its edges."""
+    keeps the space inside it, never at its edges. (Tabs and runs of spaces
+    are column breaks: test_no_entity_runs_across_a_column_break.)"""
     nlp = spacy.load(target_model)
     plain = [f"{a} {b}" for a, b in zip(SENTENCES, SENTENCES[1:])]
     spaced = list(nlp.pipe([text.replace(" ", layout) for text in plain]))
@@ -99,8 +159,7 @@ def test_notes_with_layout_are_tagged_as_with_single_spaces(target_model, layout
     assert [[(e.text.replace(layout, " "), e.label_) for e in doc.ents] for doc in spaced] == [
         [(e.text, e.label_) for e in doc.ents] for doc in as_plain]
     assert not any(e[0].is_space or e[-1].is_space for doc in spaced for e in doc.ents)
-    if len(layout) == 1:  # same offsets
-        assert entities(spaced) == entities(as_plain)
+    assert entities(spaced) == entities(as_plain)  # one character each: the same offsets
 
 
 def test_notes_in_full_width_forms_are_tagged_as_in_ascii(target_model):

@@ -5,6 +5,7 @@ from spacy_dtn.tag_scheme import (
     bio_to_biluo,
     biluo_to_bio,
     boundary_tags,
+    continuing_tags,
     make_tag_names,
     spans_from_tags,
 )
@@ -21,6 +22,12 @@ def test_boundary_tags_begin_or_end_an_entity():
     names = make_tag_names(["A"], "BILUO")  # O B-A I-A L-A U-A
     assert boundary_tags(names, "BILUO").tolist() == [False, True, False, True, True]
     assert boundary_tags(make_tag_names(["A"], "BIO"), "BIO").tolist() == [False, True, False]
+
+
+def test_continuing_tags_carry_an_entity_on_from_the_token_before():
+    names = make_tag_names(["A"], "BILUO")  # O B-A I-A L-A U-A
+    assert continuing_tags(names, "BILUO").tolist() == [False, False, True, True, False]
+    assert continuing_tags(make_tag_names(["A"], "BIO"), "BIO").tolist() == [False, False, True]
 
 
 @pytest.mark.parametrize(

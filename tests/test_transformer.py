@@ -187,10 +187,10 @@ def test_the_transformer_variant_never_reads_a_lower_cased_copy(trf_dtn):
 
 def test_the_transformer_variant_reads_notes_without_their_layout(trf_dtn):
     """The transformer reads each segment's own text (Span.as_doc), so a copy
-    without tabs and no-break spaces is read as the note with single spaces."""
+    without no-break spaces is read as the note with single spaces."""
     nlp = spacy.load(trf_dtn)
     ner = nlp.get_pipe("ner")
-    plain, spaced = nlp.make_doc(TEXTS[0]), nlp.make_doc(TEXTS[0].replace(" ", "\u00a0").replace("cancer\u00a0", "cancer\t"))
+    plain, spaced = nlp.make_doc(TEXTS[0]), nlp.make_doc(TEXTS[0].replace(" ", "\u00a0").replace("cancer\u00a0", "cancer\u202f"))
     read = [reading.span for doc in (plain, spaced) for reading in ner.readings(list(ner.windows([doc])))]
     assert len(spaced) > len(plain) and [t.text for t in read[1]] == [t.text for t in plain]
     scores, _ = ner.model.predict((read, TARGET))
