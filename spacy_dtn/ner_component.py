@@ -289,9 +289,10 @@ class DynamicTransferNER(TrainablePipe):
         return [_without_overlaps(spans) for spans in found]
 
     def _kept_spans(self, window: Window, reading: Reading, path: List[int], names: List[str]) -> List[Tuple[int, int, str]]:
-        """The entities of the tag path of a window's reading (in its tokens) that the window keeps. Most
-        windows of clinical text have none: an all-"O" path (tag id 0, see
-        make_tag_names) is skipped without turning its ids into tag strings."""
+        """The entities of the tag path of a window's reading (in the tokens
+        read) that the window keeps. Most windows of clinical text have none:
+        an all-"O" path (tag id 0, see make_tag_names) is skipped without
+        turning its ids into tag strings."""
         if not any(path):
             return []
         spans = spans_from_tags([names[t] for t in path], self.cfg["tag_scheme"])
