@@ -125,14 +125,10 @@ def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading,
     """What the tagger reads of a training segment, and the gold BILUO tags
     of the tokens it reads: as prediction reads, but with case as written
     (spacy_dtn.case_variants.v1 trains on case)."""
-    text = segment.text
-    positions = read_positions(segment, text)
-    plain = is_plain(text)
-    if positions is None and plain:
-        return Reading(segment), list(biluo)
-    if positions is None:
-        return _copy(segment.doc, list(range(segment.start, segment.end)), set(), plain), list(biluo)
-    return _copy(segment.doc, positions, set(), plain), _kept_tags(biluo, segment.start, positions)
+    reading = read_window(segment, lowercase_capitals=False)
+    if reading.positions is None or len(reading.span) == len(segment):  # every token read
+        return reading, list(biluo)
+    return reading, _kept_tags(biluo, segment.start, reading.positions)
 
 
 def _kept_tags(biluo: Sequence[str], start: int, positions: List[int]) -> List[str]:
