@@ -2,7 +2,7 @@
 Disease only (different label sets, as in BC5CDR -> NCBI-disease)."""
 import shutil
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 import spacy
@@ -157,6 +157,10 @@ def trained_two_task_nlp(corpus_dir: Path):
 
 def entities(docs) -> List[List[Tuple[int, int, str]]]:
     return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs]
+
+
+def confidences(docs) -> List[List[Optional[float]]]:
+    return [[e._.confidence for e in doc.ents] for doc in docs]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import spacy
 from spacy_dtn.capitals import in_capitals
 from spacy_dtn.reading import read_window
 
-from conftest import SENTENCES, entities
+from conftest import SENTENCES, confidences, entities
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -59,10 +59,6 @@ def test_only_the_lines_in_capitals_of_a_mixed_case_window_are_read_lower_cased(
     lowered = [t.text for t, r in zip(note, read) if t.text != r.text]
     assert lowered == ["DIAGNOSES", "CONGESTIVE", "HEART", "FAILURE", "DIABETES"]  # "NO ALLERGIES": 11 letters
     assert [t.text.lower() for t in note] == [r.text.lower() for r in read]
-
-
-def confidences(docs):
-    return [[e._.confidence for e in doc.ents] for doc in docs]
 
 
 def test_a_note_in_capitals_is_tagged_as_its_lower_case_and_keeps_its_own_text(target_model):

@@ -17,14 +17,10 @@ from spacy_dtn.tag_scheme import continuing_tags
 from spacy_dtn.tagger_model import forbid_tags
 from spacy_dtn.transfer_corpus import mark_task
 
-from conftest import SENTENCES, entities
+from conftest import SENTENCES, confidences, entities
 
 LAYOUTS = {"no-break space": "\u00a0", "tab": "\t", "two spaces": "  ", "ideographic space": "\u3000", "space and tab": " \t"}
 ONE_SPACE = {"no-break space": "\u00a0", "ideographic space": "\u3000", "narrow no-break space": "\u202f"}
-
-
-def confidences(docs):
-    return [[e._.confidence for e in doc.ents] for doc in docs]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
