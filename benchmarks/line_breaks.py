@@ -33,31 +33,27 @@ Entity = Tuple[int, int, str]
 Note = Tuple[str, Set[Entity]]
 
 
-def joined_notes(docs: List[Doc], separator: str, sentences: int) -> List[Note]:
-    """Notes of `sentences` docs joined by `separator`, with their gold entities' offsets."""
+def joined(pieces: List[Note], separator: str, per_note: int) -> List[Note]:
+    """Notes of `per_note` pieces joined by `separator`, each piece's gold entities moved to where it now begins."""
     notes = []
-    for first in range(0, len(docs), sentences):
+    for first in range(0, len(pieces), per_note):
         text, gold = "", set()
-        for doc in docs[first : first + sentences]:
+        for piece, entities in pieces[first : first + per_note]:
             text += separator if text else ""
-            gold |= {(len(text) + e.start_char, len(text) + e.end_char, e.label_) for e in doc.ents}
-            text += doc.text
+            gold |= {(len(text) + start, len(text) + end, label) for start, end, label in entities}
+            text += piece
         notes.append((text, gold))
     return notes
+
+
+def joined_notes(docs: List[Doc], separator: str, sentences: int) -> List[Note]:
+    """Notes of `sentences` docs joined by `separator`, with their gold entities' offsets."""
+    return joined([(doc.text, {(e.start_char, e.end_char, e.label_) for e in doc.ents}) for doc in docs], separator, sentences)
 
 
 def entity_lists(docs: List[Doc], separator: str, per_note: int = 3) -> List[Note]:
     """Notes made of the docs' entities alone, `per_note` each, joined by `separator`."""
-    found = [(e.text, e.label_) for doc in docs for e in doc.ents]
-    notes = []
-    for first in range(0, len(found), per_note):
-        text, gold = "", set()
-        for entity, label in found[first : first + per_note]:
-            text += separator if text else ""
-            gold.add((len(text), len(text) + len(entity), label))
-            text += entity
-        notes.append((text, gold))
-    return notes
+    return joined([(e.text, {(0, len(e.text), e.label_)}) for doc in docs for e in doc.ents], separator, per_note)
 
 
 def hard_wrapped(text: str, width: int) -> str:
