@@ -265,12 +265,14 @@ class DynamicTransferNER(TrainablePipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[EntitySpans]:
         """Each doc's entities and their confidences. An entity never begins
-        or ends on a whitespace token (a line break before "breast cancer"),
-        as in spaCy's `ner`, which keeps entities from beginning on one: the
-        corpora a model learns from rarely hold whitespace tokens, so what it
-        scores there is noise, and a span that takes it in has offsets that
-        match no annotation. Nor does an entity continue across a column
-        break (a tab or a run of spaces the tagger does not read, reading.py)."""
+        or ends on a whitespace token, as in spaCy's `ner`, which keeps
+        entities from beginning on one: the corpora a model learns from
+        rarely hold whitespace tokens, so what it scores there is noise, and a
+        span that takes it in has offsets that match no annotation. The
+        tagger reads none (reading.py) but where a window is whitespace
+        alone, and there the rule rules them out. Nor does an entity continue
+        across a column break (a tab, a run of spaces or a line break that no
+        editor made by wrapping a line: reading.py, line_wraps.py)."""
         docs = list(docs)
         found: List[EntitySpans] = [[] for _ in docs]
         names = self.tag_names(TARGET)

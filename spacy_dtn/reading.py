@@ -1,5 +1,5 @@
-"""What the tagger reads of a window of a note: its words and line breaks,
-in their plain characters, not its layout.
+"""What the tagger reads of a window of a note: its words, in their plain
+characters, not its layout.
 
 Policy: spaCy's tokenizer makes a whitespace token of every tab, no-break
 space (U+00A0, which HTML and word-processor exports leave between words) and
@@ -8,14 +8,17 @@ of the BiLSTMs that the model never learned, between two words that are one
 step apart in training: on notes of NCBI-disease dev sentences
 (benchmarks/line_breaks.py, the demo's DTN) a tenth of the spaces made U+00A0
 cost 0.7 F1, a third 4.5 and every one 17.5; two spaces between sentences 0.2.
-So the tagger reads a window without its whitespace tokens that hold no line
-break, in training and in prediction alike. Line breaks stay: they end
-headings, list items and lines in capitals (capitals.py), and no entity
-begins or ends on one (tagger_model.forbid_tags). A tab or a run of two or
-more spaces left out is a column break: in prediction no entity continues
-across one, as fields of a table or a list do not run into each other. The
-demo's DTN scored 46.18 F1 on dev entities joined by tabs with the tab read,
-23.12 with it read as one space, and 73.71 with the break (line_breaks.py).
+So the tagger reads a window without its whitespace tokens, in training and
+in prediction alike. A tab, a run of two or more spaces or a line break left
+out is a column break: in prediction no entity continues across one, as the
+fields of a table or the items of a list do not run into each other; a line
+break that an editor made by wrapping a line is not (line_wraps.py), and an
+entity may run across it as across the space it replaced. The demo's DTN
+scored 46.18 F1 on dev entities joined by tabs with the tab read, 23.12 with
+it read as one space, and 73.71 with the break; 45.17 on the same joined by
+line breaks with the line break read, 73.76 with the break where no editor
+wrapped (line_breaks.py). Lines in capitals are told on the note's own lines
+(capitals.py).
 
 Likewise each token is read in its NFKC form, without invisible format
 characters (Unicode category Cf): the ligatures PDF text extraction leaves
@@ -34,20 +37,16 @@ token inside an entity stays inside it. A window with none (every window of
 the shipped corpora) is read as it is: the copy, and the loop over tokens,
 is made only where the window's text has a character that needs one.
 """
-import re
 import unicodedata
 from typing import List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy
 from spacy.attrs import NORM
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span
 from spacy.training.iob_utils import tags_to_entities
 
-from .capitals import LINE_BREAKS, breaks_line, tokens_in_capitals
-
-# Whitespace that is neither a space nor a line break; in ASCII, tab and unit separator.
-OTHER_WHITESPACE = re.compile("[^\\S " + re.escape("".join(sorted(LINE_BREAKS))) + "]")
-ASCII_OTHER_WHITESPACE = ("\t", "\x1f")
+from .capitals import breaks_line, tokens_in_capitals
+from .line_wraps import wrapped_line_breaks
 
 
 class Reading(NamedTuple):
@@ -79,35 +78,28 @@ def column_break_flags(readings: Sequence[Reading]) -> numpy.ndarray:
     return flags
 
 
-def is_layout(token: Token) -> bool:
-    """A whitespace token that holds no line break: a tab, U+00A0, a run of spaces."""
-    return token.is_space and not breaks_line(token)
-
-
 def read_positions(span: Span, text: str) -> Optional[List[int]]:
     """Doc indices of the span's tokens the tagger reads; None when it reads
-    all of them (a span of layout alone is read as it is: there is nothing
-    else, and no entity can begin on it). `text` is span.text, which costs a
-    pass over the tokens: a window's rules compute it once."""
-    if not _may_hold_layout(text):
+    all of them (a span of whitespace alone is read as it is: there is
+    nothing else, and no entity can begin on one: tagger_model.forbid_tags).
+    `text` is span.text, which costs a pass over the tokens: a window's rules
+    compute it once."""
+    if not _may_hold_whitespace_token(text):
         return None
-    kept = [token.i for token in span if not is_layout(token)]
+    kept = [token.i for token in span if not token.is_space]
     return kept if 0 < len(kept) < len(span) else None
 
 
-def _may_hold_layout(text: str) -> bool:
-    """Whether the text can hold a whitespace token without a line break: a
-    space that begins it (spaCy's tokenizer makes a token of it, and of the
-    second space of a run, never of another single space), a run of spaces,
-    or other whitespace that is not a line break. A Doc built from words may
-    hold a token " " anywhere: it is read as such. Told by substring tests at C
-    speed where they can (a regex scan cost 2.8 us a sentence); notes whose
-    only whitespace is spaces and line breaks skip the loop over tokens."""
-    if text.startswith(" ") or "  " in text:
-        return True
-    if text.isascii():
-        return any(char in text for char in ASCII_OTHER_WHITESPACE)
-    return OTHER_WHITESPACE.search(text) is not None
+def _may_hold_whitespace_token(text: str) -> bool:
+    """Whether the text can hold a whitespace token: a space that begins it
+    (spaCy's tokenizer makes a token of it, and of the second space of a run,
+    never of another single space), a run of spaces, or other whitespace (a
+    line break, a tab). A Doc built from words may hold a token " " anywhere:
+    it is read as such. Told at C speed (a regex scan cost 2.8 us a
+    sentence): no whitespace but the space is printable (a control or format
+    character may send a text to the loop too); text whose only whitespace is
+    single spaces skips the loop over tokens."""
+    return text.startswith(" ") or "  " in text or not text.isprintable()
 
 
 def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
@@ -162,14 +154,26 @@ def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Rea
     copy = Doc(doc.vocab, words=words, spaces=spaces)
     norms = [token.norm if word == same else read.norm for token, word, same, read in zip(tokens, words, cased, copy)]
     copy.from_array([NORM], numpy.array(norms, dtype="uint64")[:, None])
-    breaks = tuple(i + 1 for i, gap in enumerate(gaps) if gap and _is_column_break(doc, positions[i], positions[i + 1]))
-    return Reading(copy[:], positions, breaks)
+    return Reading(copy[:], positions, _column_breaks(doc, positions))
 
 
-def _is_column_break(doc: Doc, before: int, after: int) -> bool:
-    """Whether the layout left out between two tokens read is a tab or a run
-    of two or more spaces (a field or column boundary), not one space."""
-    gap = doc[before].whitespace_ + "".join(doc[i].text_with_ws for i in range(before + 1, after))
+def _column_breaks(doc: Doc, positions: List[int]) -> Tuple[int, ...]:
+    """Indices, among the tokens read, of those that follow a column break:
+    whitespace left out that is a tab, a run of two or more spaces (a field
+    or column boundary) or a line break that no editor made by wrapping a
+    line (line_wraps.py), not a space between words."""
+    gaps = [(i + 1, range(before + 1, after)) for i, (before, after) in enumerate(zip(positions, positions[1:])) if after > before + 1]
+    line_breaks = [[i for i in left_out if breaks_line(doc[i])] for _, left_out in gaps]
+    wraps = wrapped_line_breaks(doc, positions[0], positions[-1] + 1) if any(line_breaks) else set()
+    return tuple(i for (i, left_out), breaks in zip(gaps, line_breaks) if _is_column_break(doc, left_out, breaks, wraps))
+
+
+def _is_column_break(doc: Doc, left_out: range, line_breaks: List[int], wraps: Set[int]) -> bool:
+    """Whether the tokens left out between two tokens read (`line_breaks`:
+    those of them that break a line) keep entities apart."""
+    if line_breaks:
+        return not wraps.issuperset(line_breaks)
+    gap = doc[left_out.start - 1].whitespace_ + "".join(doc[i].text_with_ws for i in left_out)
     return "\t" in gap or len(gap) > 1
 
 

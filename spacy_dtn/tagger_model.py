@@ -677,8 +677,9 @@ def best_tag_paths(outputs: TaggerOutput) -> List[List[int]]:
 
 
 def whitespace_flags(segments: Sequence[Span]) -> numpy.ndarray:
-    """Whether each token of the segments, in order, is whitespace: the line
-    breaks the tagger reads (reading.py), or a window of nothing else."""
+    """Whether each token of the segments, in order, is whitespace: the tagger
+    reads whitespace only where a window is nothing else (reading.py), or a
+    token " " that a Doc built from words holds."""
     return _token_ids(segments, ["IS_SPACE"])[:, 1].astype(bool)
 
 

@@ -136,10 +136,12 @@ WORDS = {"diabetes", "renal", "failure"}
 
 @pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
 def test_entities_never_begin_or_end_on_whitespace(corpus_dir, monkeypatch, scheme):
-    """A model that scores the line breaks around "diabetes" as entity tokens
-    (a corpus without whitespace tokens teaches it nothing there) still gives
-    entities that begin and end on words, each with a confidence; one may
-    still run across a line break ("renal\nfailure")."""
+    """A model that scores whitespace tokens as entity tokens (a corpus
+    without them teaches it nothing there) and would rather carry an entity
+    on still gives entities that begin and end on words, each with a
+    confidence: they run across a line break where an editor wrapped the line
+    ("renal\nfailure"), not across one that ends a line of a list, and none
+    is found in a window of whitespace alone, which is read as it is."""
     nlp = spacy.blank("en")
     nlp.add_pipe("dtn_ner", name="ner", config={
         "model": {"@architectures": "spacy_dtn.HierarchicalTagger.v1", "settings": SMALL_SETTINGS},
@@ -165,8 +167,10 @@ def test_entities_never_begin_or_end_on_whitespace(corpus_dir, monkeypatch, sche
         return scores._replace(emissions=emissions), gate_sums
 
     monkeypatch.setattr(Model, "predict", edges_on_whitespace)
-    doc = nlp("Patients with\n\ndiabetes\n\nand renal\nfailure .")
-    assert [e.text for e in doc.ents] == ["diabetes", "renal\nfailure"]
+    wrapped = "Patients were seen in the clinic this week with acute renal\nfailure and seen again in the clinic on the ward today ."
+    doc = nlp(f"Patients with\n\ndiabetes\n\n{wrapped}\nrenal\ndiabetes\n")
+    assert [e.text for e in doc.ents] == ["diabetes", "renal\nfailure", "renal", "diabetes"]
+    assert not nlp("\n\n").ents
     # The decoded paths carry about half the weight or more (0.49-0.76 here):
     # a confidence of BIO's span without its trailing line break, a path the
     # decoder did not take, was 0.0003.

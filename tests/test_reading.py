@@ -1,5 +1,6 @@
-"""What the tagger reads of a window: no tabs, no-break spaces or runs of spaces;
-compatibility characters in their plain form (reading.py)."""
+"""What the tagger reads of a window: no whitespace tokens (line breaks, tabs,
+no-break spaces, runs of spaces); compatibility characters in their plain
+form (reading.py)."""
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from spacy_dtn.transfer_corpus import mark_task
 
 from conftest import SENTENCES, confidences, entities
 
-LAYOUTS = {"no-break space": "\u00a0", "tab": "\t", "two spaces": "  ", "ideographic space": "\u3000", "space and tab": " \t"}
+LAYOUTS = {"no-break space": "\u00a0", "tab": "\t", "two spaces": "  ", "ideographic space": "\u3000", "space and tab": " \t",
+           "line break": "\n", "blank line": "\n\n", "carriage return": "\r\n"}
 ONE_SPACE = {"no-break space": "\u00a0", "ideographic space": "\u3000", "narrow no-break space": "\u202f"}
 
 
@@ -35,16 +37,18 @@ def test_the_tagger_reads_the_words_without_their_layout_and_knows_where_each_is
     assert doc[start:end].text == f"breast{layout}cancer"
 
 
-def test_line_breaks_are_read_and_a_window_without_layout_is_read_as_it_is():
+def test_a_window_without_whitespace_tokens_is_read_as_it_is():
     nlp = spacy.blank("en")
-    note = nlp("DIAGNOSES:\nbreast cancer\n\nPlan: follow up .")[:]
+    note = nlp("DIAGNOSES: breast cancer . Plan: follow up .")[:]
     assert read_window(note).span is note
     with_tab = nlp("DIAGNOSES:\tbreast cancer\nPlan: follow up .")
-    assert [t.text for t in read_window(with_tab[:]).span] == ["DIAGNOSES", ":", "breast", "cancer", "\n", "Plan", ":", "follow", "up", "."]
+    assert [t.text for t in read_window(with_tab[:]).span] == ["DIAGNOSES", ":", "breast", "cancer", "Plan", ":", "follow", "up", "."]
     only_layout = nlp("a \t b")[1:2]
     assert read_window(only_layout).span is only_layout
     indented = nlp(" breast cancer\n  seen")  # spaCy makes a token of the space that begins a text
-    assert [t.text for t in read_window(indented[:]).span] == ["breast", "cancer", "\n  ", "seen"]
+    assert [t.text for t in read_window(indented[:]).span] == ["breast", "cancer", "seen"]
+    with_control = nlp("breast\x07cancer")[:]  # not printable, no whitespace token: read as it is
+    assert read_window(with_control).span is with_control
 
 
 def test_layout_and_capitals_make_one_copy():
@@ -65,9 +69,11 @@ def full_width(text: str) -> str:
     ("renal failure \u00a0diabetes", (2,)),  # "&nbsp; " indents
     ("renal\u00a0failure diabetes", ()),  # one space between words
     ("renal failure\u3000diabetes", ()),
-    ("renal failure\ndiabetes", ()),  # line breaks are read, not left out
+    ("renal failure\ndiabetes", (2,)),  # a line of a list
+    ("renal failure\n\ndiabetes", (2,)),
+    ("renal failure\r\ndiabetes", (2,)),
 ])
-def test_a_tab_or_a_run_of_spaces_left_out_is_a_column_break(text, breaks):
+def test_a_tab_a_run_of_spaces_or_a_line_break_left_out_is_a_column_break(text, breaks):
     reading = read_window(spacy.blank("en")(text)[:])
     assert reading.column_breaks == breaks
 

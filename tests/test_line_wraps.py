@@ -1,0 +1,71 @@
+"""Which line breaks an editor made by wrapping a line, and which a writer
+made (line_wraps.py), and what the tagger reads of each (reading.py)."""
+import textwrap
+
+import pytest
+import spacy
+
+from spacy_dtn.line_wraps import WRAP_MIN_WIDTH, wrapped_line_breaks
+from spacy_dtn.reading import read_window
+
+PARAGRAPH = (
+    "The patient is a 64 year old woman with a history of congestive heart failure , type 2 diabetes "
+    "mellitus and chronic kidney disease who presented with three days of worsening shortness of breath "
+    "and bilateral leg swelling . She was treated for an exacerbation of her heart failure with diuretics ."
+)
+LIST = ["diabetes", "hypertension", "chronic obstructive pulmonary disease", "asthma"]
+
+
+def line_breaks(doc) -> set:
+    return {t.i for t in doc if t.is_space and "\n" in t.text}
+
+
+@pytest.mark.parametrize("width", [WRAP_MIN_WIDTH + 5, 60, 80])
+def test_every_break_of_a_wrapped_paragraph_is_a_wrap_and_read_as_a_space(width):
+    nlp = spacy.blank("en")
+    doc = nlp(textwrap.fill(PARAGRAPH, width))
+    assert len(line_breaks(doc)) >= 3
+    assert wrapped_line_breaks(doc, 0, len(doc)) == line_breaks(doc)
+    reading = read_window(doc[:])
+    assert reading.span.text == PARAGRAPH and reading.column_breaks == ()
+
+
+def test_a_list_after_a_wrapped_paragraph_keeps_its_lines_apart():
+    nlp = spacy.blank("en")
+    doc = nlp(textwrap.fill(PARAGRAPH, 70) + "\n\nProblems:\n" + "\n".join(LIST))
+    wraps = wrapped_line_breaks(doc, 0, len(doc))
+    first_list_break = min(t.i for t in doc if t.text == "\n\n")
+    assert wraps and all(i < first_list_break for i in wraps)
+    reading = read_window(doc[:])
+    starts = {reading.span[i].text for i in reading.column_breaks}
+    assert starts == {"Problems", "diabetes", "hypertension", "chronic", "asthma"}
+
+
+def test_the_widest_item_of_a_list_does_not_make_it_a_paragraph():
+    nlp = spacy.blank("en")
+    items = ["diabetes", "autosomal dominant polycystic kidney disease in the adult", "asthma", "gout"]
+    doc = nlp("\n".join(items))
+    assert len(items[1]) >= WRAP_MIN_WIDTH
+    assert wrapped_line_breaks(doc, 0, len(doc)) == set()
+    assert len(read_window(doc[:]).column_breaks) == len(items) - 1
+
+
+def test_a_blank_line_or_a_narrow_text_is_never_a_wrap():
+    nlp = spacy.blank("en")
+    wrapped = textwrap.fill(PARAGRAPH, 70)
+    blank = nlp(wrapped.replace("\n", "\n\n", 1))
+    assert min(t.i for t in blank if t.text == "\n\n") not in wrapped_line_breaks(blank, 0, len(blank))
+    narrow = nlp(textwrap.fill(PARAGRAPH, WRAP_MIN_WIDTH - 10))
+    assert wrapped_line_breaks(narrow, 0, len(narrow)) == set()
+
+
+def test_a_window_that_begins_or_ends_inside_a_line_measures_the_lines_whole():
+    """A sentence of a wrapped note (a sentencizer's window) begins and ends
+    mid-line: its breaks are wraps as they are in the whole note."""
+    nlp = spacy.blank("en")
+    doc = nlp(textwrap.fill(PARAGRAPH, 60))
+    whole = wrapped_line_breaks(doc, 0, len(doc))
+    period = next(t.i for t in doc if t.text == ".")
+    for start, end in [(3, period + 1), (period + 1, len(doc)), (5, len(doc) - 5)]:
+        assert wrapped_line_breaks(doc, start, end) == {i for i in whole if start <= i < end}
+        assert read_window(doc[start:end]).column_breaks == ()
