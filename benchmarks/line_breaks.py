@@ -1,9 +1,9 @@
 """Entity F1 on notes laid out as clinical text is: the grid's one-sentence
 docs hold no whitespace token, a hospital's notes are full of them. Dev
 sentences are joined into notes of `--sentences` each, five ways: by a space
-(the corpus as it is), by a blank line, by a space hard-wrapped at `--width`
-columns (a line break replaces the last space before the column, so no
-offset moves), by two spaces (as many type after a full stop), and by a space
+(the corpus as it is), by a blank line, by a space hard-wrapped at each of
+`--widths` columns (a line break replaces the last space before the column,
+so no offset moves), by two spaces (as many type after a full stop), and by a space
 with a seeded `--non-breaking` share of all spaces turned into U+00A0 (what
 an HTML or word-processor export leaves; no offset moves). And the fields of
 a table or a problem list: the dev set's entities, three to a note, joined
@@ -107,7 +107,7 @@ def write_result(path: str, result: Dict[str, object]) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = notes_parser(__doc__)
-    parser.add_argument("--width", type=int, default=80, help="hard-wrap column (default 80)")
+    parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 80], help="hard-wrap columns (default 40 60 80)")
     parser.add_argument("--non-breaking", type=float, default=0.1, help="share of spaces made U+00A0 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -118,7 +118,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     layouts = {
         "space": by_space,
         "blank_line": joined_notes(docs, "\n\n", args.sentences),
-        f"wrapped_{args.width}": [(hard_wrapped(text, args.width), gold) for text, gold in by_space],
+        **{f"wrapped_{width}": [(hard_wrapped(text, width), gold) for text, gold in by_space] for width in args.widths},
         "two_spaces": joined_notes(docs, "  ", args.sentences),
         "non_breaking": [(non_breaking(text, args.non_breaking, rng), gold) for text, gold in by_space],
         "entities_by_tab": entity_lists(docs, "\t"),
