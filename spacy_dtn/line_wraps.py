@@ -1,5 +1,6 @@
 """Which line breaks of a note an editor made (a wrapped line) and which its
-writer made (the end of a heading, a list item, a paragraph).
+writer made (the end of a heading, a list item, a paragraph); and the
+bullets that mark a list's items.
 
 Policy: the tagger does not read line breaks (reading.py), so a break the
 writer made is a column break, which no entity continues across: a problem
@@ -21,14 +22,54 @@ notes wrapped at 40 / 60 / 80 and 73.18 on the lists; at least 40, 75.18 on
 all three and 72.02; the second widest, at least 30, 75.18 on all three
 and 71.71; the second widest, at least 40 (this rule), 73.80 / 75.18 /
 75.18 and 73.76.
+
+Two lines in a row that begin with a bullet ("- ", "* ", "• ") or an item
+number ("2. ", "b) ") are items of a list, so the break between them is the
+writer's whatever the widths. A bullet that begins a line after a writer's
+break is layout, not text, and the tagger does not read it (reading.py):
+read, "- breast cancer" was often tagged with its dash (NCBI-disease dev
+entities one a line: 73.76 F1 plain, 54.46 with "- ", 53.21 with "• ",
+48.46 with "* "; not read, 73.62, 73.56 and 73.56; 76.89 with "1. ", which
+stays read). After a wrap, a dash that begins a line is a dash in the text
+("X\\n- linked"): taking every line-initial dash for a bullet cost 0.45 F1
+on notes wrapped at 80 columns.
 """
-from typing import List, Optional, Set, Tuple
+import re
+from typing import AbstractSet, Iterable, List, NamedTuple, Optional, Set
 
 from spacy.tokens import Doc, Token
 
 from .capitals import LINE_BREAKS, breaks_line
 
 WRAP_MIN_WIDTH = 40
+# Marks of a list item when they begin a line, followed by a space.
+BULLETS = frozenset("-\u2013\u2014*+\u2022\u25e6\u25aa\u25ab\u2023\u2043\u00b7\u25cb\u25cf\u25a0\u25a1\u25ba\u25b8")
+ITEM_NUMBER = re.compile(r"(?:\d{1,2}|[a-z])[.)]")
+
+
+def bullets(doc: Doc, line_starts: Iterable[int], wraps: AbstractSet[int]) -> Set[int]:
+    """Of the tokens that begin a line (`line_starts`), the bullets: a mark of
+    its own, followed by a space, after a line break not in `wraps`, or at
+    the start of a doc of several lines ("- asthma\\n- gout"). A text of one
+    line is read as it is: a corpus of one sentence a doc may begin a
+    sentence with a dash."""
+    return {i for i in line_starts if doc[i].text in BULLETS and doc[i].whitespace_ and _after_writers_break(doc, i, wraps)}
+
+
+def _after_writers_break(doc: Doc, i: int, wraps: AbstractSet[int]) -> bool:
+    if i == 0:
+        return any(breaks_line(token) for token in doc if token.is_space)
+    return breaks_line(doc[i - 1]) and i - 1 not in wraps
+
+
+def begins_list_item(doc: Doc, i: int) -> bool:
+    """Whether token i is a bullet or an item number ("2.", "b)") and a space."""
+    token = doc[i]
+    if token.text in BULLETS:
+        return bool(token.whitespace_)
+    mark = token if token.whitespace_ or i + 1 == len(doc) else doc[i + 1]
+    text = token.text if mark is token else token.text + mark.text
+    return bool(mark.whitespace_) and ITEM_NUMBER.fullmatch(text) is not None
 
 
 def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
@@ -40,36 +81,50 @@ def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
     first, last = _line_start(doc, start), _line_end(doc, end)
     first, last = _line_start(doc, max(first - 1, 0)), _line_end(doc, min(last + 1, len(doc)))
     lines = _lines(doc, first, last)
-    widths = sorted((length for length, _ in lines), reverse=True)
+    widths = sorted((line.length for line in lines), reverse=True)
     width = widths[1] if len(widths) > 1 else 0
     if width < WRAP_MIN_WIDTH:
         return set()
-    return {
-        i
-        for length, i in lines
-        if start <= i < end and _is_single_break(doc[i].text) and length + 1 + _word_length(doc, i + 1) > width
-    }
+    return {line.end for line in lines if start <= line.end < end and _wraps(doc, line, width)}
 
 
-def _lines(doc: Doc, start: int, end: int) -> List[Tuple[int, int]]:
-    """(length in characters, index of the line-break token that ends it) of
-    each line in doc[start:end]; the last one, if no break ends it, with -1."""
+class _Line(NamedTuple):
+    length: int  # characters from its first word to the end of its last
+    first: int  # index of its first word, -1 if it has none
+    end: int  # index of the line-break token that ends it, -1 if none does
+
+
+def _wraps(doc: Doc, line: _Line, width: int) -> bool:
+    """Whether the line break that ends the line is where an editor moved
+    down the next word: a single break, the word would not have fit, and the
+    two lines are not items of one list."""
+    after = line.end + 1
+    if not _is_single_break(doc[line.end].text) or after == len(doc) or doc[after].is_space:
+        return False
+    if line.length + 1 + _word_length(doc, after) <= width:
+        return False
+    return not (line.first >= 0 and begins_list_item(doc, line.first) and begins_list_item(doc, after))
+
+
+def _lines(doc: Doc, start: int, end: int) -> List[_Line]:
+    """The lines of doc[start:end]."""
     lines, first, last = [], None, None
     for token in doc[start:end]:
         if not token.is_space:
             first = token if first is None else first
             last = token
         elif breaks_line(token):
-            lines.append((_length(first, last), token.i))
+            lines.append(_line(first, last, token.i))
             first = last = None
     if first is not None:
-        lines.append((_length(first, last), -1))
+        lines.append(_line(first, last, -1))
     return lines
 
 
-def _length(first: Optional[Token], last: Optional[Token]) -> int:
-    """Characters from the first word of a line to the end of its last (no indent, no trailing spaces)."""
-    return 0 if first is None or last is None else last.idx + len(last.text) - first.idx
+def _line(first: Optional[Token], last: Optional[Token], end: int) -> _Line:
+    if first is None or last is None:
+        return _Line(0, -1, end)
+    return _Line(last.idx + len(last.text) - first.idx, first.i, end)
 
 
 def _line_start(doc: Doc, i: int) -> int:

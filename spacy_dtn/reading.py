@@ -17,8 +17,9 @@ entity may run across it as across the space it replaced. The demo's DTN
 scored 46.18 F1 on dev entities joined by tabs with the tab read, 23.12 with
 it read as one space, and 73.71 with the break; 45.17 on the same joined by
 line breaks with the line break read, 73.76 with the break where no editor
-wrapped (line_breaks.py). Lines in capitals are told on the note's own lines
-(capitals.py).
+wrapped (line_breaks.py). Nor does it read the bullet that begins a list
+item ("- ", "• ": line_wraps.py). Lines in capitals are told on the note's
+own lines (capitals.py).
 
 Likewise each token is read in its NFKC form, without invisible format
 characters (Unicode category Cf): the ligatures PDF text extraction leaves
@@ -38,7 +39,7 @@ the shipped corpora) is read as it is: the copy, and the loop over tokens,
 is made only where the window's text has a character that needs one.
 """
 import unicodedata
-from typing import List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy
 from spacy.attrs import NORM
@@ -46,7 +47,7 @@ from spacy.tokens import Doc, Span
 from spacy.training.iob_utils import tags_to_entities
 
 from .capitals import breaks_line, tokens_in_capitals
-from .line_wraps import wrapped_line_breaks
+from .line_wraps import BULLETS, bullets, wrapped_line_breaks
 
 
 class Reading(NamedTuple):
@@ -78,39 +79,55 @@ def column_break_flags(readings: Sequence[Reading]) -> numpy.ndarray:
     return flags
 
 
-def read_positions(span: Span, text: str) -> Optional[List[int]]:
-    """Doc indices of the span's tokens the tagger reads; None when it reads
-    all of them (a span of whitespace alone is read as it is: there is
-    nothing else, and no entity can begin on one: tagger_model.forbid_tags).
-    `text` is span.text, which costs a pass over the tokens: a window's rules
-    compute it once."""
-    if not _may_hold_whitespace_token(text):
-        return None
-    kept = [token.i for token in span if not token.is_space]
-    return kept if 0 < len(kept) < len(span) else None
+class Layout(NamedTuple):
+    """What a window's layout is: the doc indices of the tokens the tagger
+    reads (None: all of them), and of the line breaks that wrap a line."""
+
+    positions: Optional[List[int]] = None
+    wraps: AbstractSet[int] = frozenset()
 
 
-def _may_hold_whitespace_token(text: str) -> bool:
-    """Whether the text can hold a whitespace token: a space that begins it
-    (spaCy's tokenizer makes a token of it, and of the second space of a run,
-    never of another single space), a run of spaces, or other whitespace (a
-    line break, a tab). A Doc built from words may hold a token " " anywhere:
-    it is read as such. Told at C speed (a regex scan cost 2.8 us a
-    sentence): no whitespace but the space is printable (a control or format
-    character may send a text to the loop too); text whose only whitespace is
-    single spaces skips the loop over tokens."""
-    return text.startswith(" ") or "  " in text or not text.isprintable()
+def read_layout(span: Span, text: str) -> Layout:
+    """The span's layout: it reads no whitespace token and no bullet (a span
+    of whitespace alone is read as it is: there is nothing else, and no
+    entity can begin on one: tagger_model.forbid_tags). `text` is span.text,
+    which costs a pass over the tokens: a window's rules compute it once."""
+    if not _may_hold_layout(text):
+        return Layout()
+    doc, start, end = span.doc, span.start, span.end
+    spaces = {token.i for token in span if token.is_space}
+    breaks = [i for i in sorted(spaces) if breaks_line(doc[i])]
+    after_break = start > 0 and breaks_line(doc[start - 1])
+    wraps = wrapped_line_breaks(doc, max(start - 1, 0), end) if breaks or after_break else set()
+    line_starts = [i + 1 for i in breaks if i + 1 < end] + ([start] if start == 0 or after_break else [])
+    left_out = spaces | bullets(doc, line_starts, wraps)
+    kept = [i for i in range(start, end) if i not in left_out]
+    return Layout(kept if 0 < len(kept) < len(span) else None, wraps)
+
+
+def _may_hold_layout(text: str) -> bool:
+    """Whether the text can hold a whitespace token or a bullet: a space that
+    begins it (spaCy's tokenizer makes a token of it, and of the second space
+    of a run, never of another single space), a run of spaces, other
+    whitespace (a line break, a tab: a bullet begins a line), or a bullet
+    that begins it. A Doc built from words may hold a token " " anywhere: it
+    is read as such. Told at C speed (a regex scan cost 2.8 us a sentence):
+    no whitespace but the space is printable (a control or format character
+    may send a text to the loop too); text whose only whitespace is single
+    spaces skips the loop over tokens."""
+    return text.startswith(" ") or "  " in text or not text.isprintable() or text[:1] in BULLETS
 
 
 def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
     """What the tagger reads of a prediction window."""
     text = span.text
-    positions = read_positions(span, text)
+    layout = read_layout(span, text)
     lowered = tokens_in_capitals(span, text) if lowercase_capitals else set()
     plain = is_plain(text)
-    if positions is None and not lowered and plain:
+    if layout.positions is None and not lowered and plain:
         return Reading(span)
-    return _copy(span.doc, list(range(span.start, span.end)) if positions is None else positions, lowered, plain)
+    positions = list(range(span.start, span.end)) if layout.positions is None else layout.positions
+    return _copy(span.doc, positions, lowered, plain, layout.wraps)
 
 
 def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading, List[str]]:
@@ -140,7 +157,7 @@ def _kept_tags(biluo: Sequence[str], start: int, positions: List[int]) -> List[s
     return tags
 
 
-def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Reading:
+def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool, wraps: AbstractSet[int]) -> Reading:
     """A copy of the doc's tokens at `positions`, those in `lowered` in small
     letters, each in NFKC without format characters unless the text is `plain`; a token is followed by a
     space where one followed it, or where a token left out did. Each keeps its
@@ -154,21 +171,20 @@ def _copy(doc: Doc, positions: List[int], lowered: Set[int], plain: bool) -> Rea
     copy = Doc(doc.vocab, words=words, spaces=spaces)
     norms = [token.norm if word == same else read.norm for token, word, same, read in zip(tokens, words, cased, copy)]
     copy.from_array([NORM], numpy.array(norms, dtype="uint64")[:, None])
-    return Reading(copy[:], positions, _column_breaks(doc, positions))
+    return Reading(copy[:], positions, _column_breaks(doc, positions, wraps))
 
 
-def _column_breaks(doc: Doc, positions: List[int]) -> Tuple[int, ...]:
+def _column_breaks(doc: Doc, positions: List[int], wraps: AbstractSet[int]) -> Tuple[int, ...]:
     """Indices, among the tokens read, of those that follow a column break:
     whitespace left out that is a tab, a run of two or more spaces (a field
     or column boundary) or a line break that no editor made by wrapping a
     line (line_wraps.py), not a space between words."""
     gaps = [(i + 1, range(before + 1, after)) for i, (before, after) in enumerate(zip(positions, positions[1:])) if after > before + 1]
     line_breaks = [[i for i in left_out if breaks_line(doc[i])] for _, left_out in gaps]
-    wraps = wrapped_line_breaks(doc, positions[0], positions[-1] + 1) if any(line_breaks) else set()
     return tuple(i for (i, left_out), breaks in zip(gaps, line_breaks) if _is_column_break(doc, left_out, breaks, wraps))
 
 
-def _is_column_break(doc: Doc, left_out: range, line_breaks: List[int], wraps: Set[int]) -> bool:
+def _is_column_break(doc: Doc, left_out: range, line_breaks: List[int], wraps: AbstractSet[int]) -> bool:
     """Whether the tokens left out between two tokens read (`line_breaks`:
     those of them that break a line) keep entities apart."""
     if line_breaks:

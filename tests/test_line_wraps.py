@@ -69,3 +69,40 @@ def test_a_window_that_begins_or_ends_inside_a_line_measures_the_lines_whole():
     for start, end in [(3, period + 1), (period + 1, len(doc)), (5, len(doc) - 5)]:
         assert wrapped_line_breaks(doc, start, end) == {i for i in whole if start <= i < end}
         assert read_window(doc[start:end]).column_breaks == ()
+
+
+@pytest.mark.parametrize("bullet", ["- ", "* ", "\u2022 "])
+def test_the_bullets_of_a_list_are_not_read_and_each_item_is_a_column(bullet):
+    nlp = spacy.blank("en")
+    doc = nlp("Problems:\n" + "\n".join(bullet + item for item in LIST))
+    reading = read_window(doc[:])
+    assert reading.span.text == "Problems: " + " ".join(LIST)
+    assert {reading.span[i].text for i in reading.column_breaks} == {"diabetes", "hypertension", "chronic", "asthma"}
+    first = nlp("\n".join(bullet + item for item in LIST))  # a note that begins with its list
+    assert read_window(first[:]).span.text == " ".join(LIST)
+
+
+def test_a_dash_that_begins_a_text_of_one_line_or_a_wrapped_line_is_read():
+    """A corpus of one sentence a doc ("- The percentages ..."), and a dash
+    that an editor's wrap put at the start of a line ("X\\n- linked")."""
+    nlp = spacy.blank("en")
+    sentence = nlp("- The percentages of births differ .")[:]
+    assert read_window(sentence).span is sentence
+    doc = nlp("The patient is a 64 year old man with a history of adrenoleukodystrophy , X\n"
+              "- linked , and chronic kidney disease who presented with three days of worsening\n"
+              "shortness of breath and bilateral leg swelling .")
+    dash = next(t.i for t in doc if t.text == "-")
+    assert dash - 1 in wrapped_line_breaks(doc, 0, len(doc))
+    assert "X - linked" in read_window(doc[:]).span.text
+
+
+@pytest.mark.parametrize("marks", [["- "] * 3, ["1. ", "2. ", "3. "], ["a) ", "b) ", "c) "]])
+def test_lines_in_a_row_that_begin_with_item_marks_are_a_list_however_wide(marks):
+    nlp = spacy.blank("en")
+    items = ["chronic obstructive pulmonary disease with frequent exacerbations",
+             "autosomal dominant polycystic kidney disease in the adult",
+             "type 2 diabetes mellitus with diabetic nephropathy and retinopathy"]
+    doc = nlp("\n".join(mark + item for mark, item in zip(marks, items)))
+    assert min(len(item) for item in items) > WRAP_MIN_WIDTH
+    assert wrapped_line_breaks(doc, 0, len(doc)) == set()
+    assert len(read_window(doc[:]).column_breaks) == 2
