@@ -7,7 +7,8 @@ so no offset moves), by two spaces (as many type after a full stop), and by a sp
 with a seeded `--non-breaking` share of all spaces turned into U+00A0 (what
 an HTML or word-processor export leaves; no offset moves). And the fields of
 a table or a problem list: the dev set's entities, three to a note, joined
-by a tab, by two spaces, by a comma and a space, and by a line break. F1 is exact on
+by a tab, by two spaces, by a comma and a space, by a line break, and one a
+line after a dash, a bullet or a number ("- ", "\u2022 ", "1. "). F1 is exact on
 character offsets and label, as an annotation tool compares;
 `whitespace_edges` counts predicted entities that begin or end on a
 whitespace token.
@@ -19,7 +20,7 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 if not __package__:  # run as a script: the package it belongs to must be importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,9 +52,15 @@ def joined_notes(docs: List[Doc], separator: str, sentences: int) -> List[Note]:
     return joined([(doc.text, {(e.start_char, e.end_char, e.label_) for e in doc.ents}) for doc in docs], separator, sentences)
 
 
-def entity_lists(docs: List[Doc], separator: str, per_note: int = 3) -> List[Note]:
-    """Notes made of the docs' entities alone, `per_note` each, joined by `separator`."""
-    return joined([(e.text, {(0, len(e.text), e.label_)}) for doc in docs for e in doc.ents], separator, per_note)
+def entity_lists(docs: List[Doc], separator: str, per_note: int = 3, marks: Sequence[str] = ("",)) -> List[Note]:
+    """Notes made of the docs' entities alone, `per_note` each, joined by
+    `separator`, the k-th of a note after marks[k % len(marks)]."""
+    entities = [e for doc in docs for e in doc.ents]
+    items = []
+    for k, e in enumerate(entities):
+        mark = marks[k % per_note % len(marks)]
+        items.append((mark + e.text, {(len(mark), len(mark) + len(e.text), e.label_)}))
+    return joined(items, separator, per_note)
 
 
 def hard_wrapped(text: str, width: int) -> str:
@@ -125,6 +132,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         "entities_by_two_spaces": entity_lists(docs, "  "),
         "entities_by_comma": entity_lists(docs, ", "),
         "entities_by_line_break": entity_lists(docs, "\n"),
+        "entities_by_dashed_lines": entity_lists(docs, "\n", marks=["- "]),
+        "entities_by_bulleted_lines": entity_lists(docs, "\n", marks=["\u2022 "]),
+        "entities_by_numbered_lines": entity_lists(docs, "\n", marks=["1. ", "2. ", "3. "]),
     }
     result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
               "non_breaking_share": args.non_breaking, "seed": args.seed,

@@ -398,6 +398,10 @@ def test_entity_lists_hold_the_entities_alone_with_their_offsets():
     notes = line_breaks.entity_lists([doc, doc], "\t", per_note=4)
     assert [text for text, _ in notes] == ["asthma\tcolon cancer\trenal failure\tasthma", "colon cancer\trenal failure"]
     assert all(sorted(text[s:e] for s, e, _ in gold) == sorted(text.split("\t")) for text, gold in notes)
+    numbered = line_breaks.entity_lists([doc, doc], "\n", per_note=4, marks=["1. ", "2. ", "3. ", "4. "])
+    assert numbered[0][0] == "1. asthma\n2. colon cancer\n3. renal failure\n4. asthma"
+    assert numbered[1][0] == "1. colon cancer\n2. renal failure"
+    assert all(sorted(text[s:e] for s, e, _ in gold) == sorted(line[3:] for line in text.split("\n")) for text, gold in numbered)
 
 
 def test_non_breaking_notes_turn_a_seeded_share_of_spaces_and_move_no_offset():
