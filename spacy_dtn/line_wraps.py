@@ -7,11 +7,12 @@ writer made is a column break, which no entity continues across: a problem
 list written one entry a line does not run together. A break an editor made
 where a line was full is read as the space it replaced, and an entity may
 run across it ("congestive heart\\nfailure"). A line break is taken for a
-wrap when it is a single break (not a blank line), the lines around it share
-a width (the second widest of them has WRAP_MIN_WIDTH characters or more: a
-wrapped paragraph has many lines of about its width, while the widest item
-of a list is wider than the others) and the next word would not have fit on
-the line within that width, which is why an editor moves a word down.
+wrap when it is a single break (not a blank line) and the next word would
+not have fit on the line within the width of the other lines around it (the
+widest of them, of WRAP_MIN_WIDTH characters or more), which is why an
+editor moves a word down. A wrapped paragraph has many lines of about its
+width; the widest item of a list, or the long line that introduces it, is
+wider than the lines around it, so it sets no width for itself.
 
 Chosen on NCBI-disease dev notes (benchmarks/line_breaks.py, the demo's
 DTN, F1): with every line break a column break, notes hard-wrapped at 80
@@ -20,8 +21,11 @@ lists one entity a line scored 23.12 (73.71 with every break). The widest
 line as the width, at least 50 characters, scored 59.28 / 75.18 / 75.18 on
 notes wrapped at 40 / 60 / 80 and 73.18 on the lists; at least 40, 75.18 on
 all three and 72.02; the second widest, at least 30, 75.18 on all three
-and 71.71; the second widest, at least 40 (this rule), 73.80 / 75.18 /
-75.18 and 73.76.
+and 71.71; the second widest, at least 40, 73.80 / 75.18 / 75.18 and
+73.76 (chosen). A review then found that the second widest line is the
+line judged where it is the long line before a list, which then ran into
+its first item; the widest other line (this rule) differs only there and
+scores the same on every layout measured.
 
 Two lines in a row that begin with a bullet ("- ", "* ", "• ") or an item
 number ("2. ", "b) ") are items of a list, so the break between them is the
@@ -49,24 +53,45 @@ ITEM_NUMBER = re.compile(r"(?:\d{1,2}|[a-z])[.)]")
 
 def bullets(doc: Doc, line_starts: Iterable[int], wraps: AbstractSet[int]) -> Set[int]:
     """Of the tokens that begin a line (`line_starts`), the bullets: a mark of
-    its own, followed by a space, after a line break not in `wraps`, or at
-    the start of a doc of several lines ("- asthma\\n- gout"). A text of one
-    line is read as it is: a corpus of one sentence a doc may begin a
-    sentence with a dash."""
-    return {i for i in line_starts if doc[i].text in BULLETS and doc[i].whitespace_ and _after_writers_break(doc, i, wraps)}
+    its own, followed by a space or a tab, after a line break not in `wraps`,
+    or at the start of a doc with words on two lines or more ("- asthma\\n-
+    gout"). A text of one line, with or without a line break at its end, is
+    read as it is: a corpus of one sentence a doc may begin a sentence with a
+    dash."""
+    return {i for i in line_starts if _is_mark(doc, i) and _after_writers_break(doc, i, wraps)}
+
+
+def _is_mark(doc: Doc, i: int) -> bool:
+    """A bullet character, a token of its own, followed by a space or a tab."""
+    return doc[i].text in BULLETS and bool(doc[i].whitespace_ or (i + 1 < len(doc) and doc[i + 1].is_space))
 
 
 def _after_writers_break(doc: Doc, i: int, wraps: AbstractSet[int]) -> bool:
-    if i == 0:
-        return any(breaks_line(token) for token in doc if token.is_space)
-    return breaks_line(doc[i - 1]) and i - 1 not in wraps
+    """Whether only whitespace is between token i and a line break not in
+    `wraps`, or the start of a doc that has words on two lines."""
+    j = i - 1
+    while j >= 0 and doc[j].is_space and not breaks_line(doc[j]):
+        j -= 1
+    if j >= 0:
+        return breaks_line(doc[j]) and j not in wraps
+    return _has_two_lines(doc)
+
+
+def _has_two_lines(doc: Doc) -> bool:
+    broken = False
+    for token in doc:
+        if token.is_space:
+            broken = broken or breaks_line(token)
+        elif broken:
+            return True
+    return False
 
 
 def begins_list_item(doc: Doc, i: int) -> bool:
     """Whether token i is a bullet or an item number ("2.", "b)") and a space."""
     token = doc[i]
     if token.text in BULLETS:
-        return bool(token.whitespace_)
+        return _is_mark(doc, i)
     mark = token if token.whitespace_ or i + 1 == len(doc) else doc[i + 1]
     text = token.text if mark is token else token.text + mark.text
     return bool(mark.whitespace_) and ITEM_NUMBER.fullmatch(text) is not None
@@ -74,18 +99,22 @@ def begins_list_item(doc: Doc, i: int) -> bool:
 
 def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
     """The doc indices of the line-break tokens in doc[start:end] that are
-    where an editor wrapped a line. The width is the second widest of the
-    lines the span touches and the line before and after them, each measured
-    whole: a sentence that ends a wrapped paragraph touches its full line and
-    the paragraph's short last one, and may begin or end inside a line."""
+    where an editor wrapped a line. A line's width is the widest of the
+    other lines the span touches and the line before and after them, each
+    measured whole: a sentence that ends a wrapped paragraph touches its full
+    line and the paragraph's short last one, and may begin or end inside a
+    line."""
     first, last = _line_start(doc, start), _line_end(doc, end)
     first, last = _line_start(doc, max(first - 1, 0)), _line_end(doc, min(last + 1, len(doc)))
     lines = _lines(doc, first, last)
     widths = sorted((line.length for line in lines), reverse=True)
-    width = widths[1] if len(widths) > 1 else 0
-    if width < WRAP_MIN_WIDTH:
+    if len(widths) < 2 or widths[1] < WRAP_MIN_WIDTH:  # no line has a wide other
         return set()
-    return {line.end for line in lines if start <= line.end < end and _wraps(doc, line, width)}
+    return {
+        line.end
+        for line in lines
+        if start <= line.end < end and _wraps(doc, line, widths[1] if line.length == widths[0] else widths[0])
+    }
 
 
 class _Line(NamedTuple):

@@ -269,10 +269,12 @@ class DynamicTransferNER(TrainablePipe):
         entities from beginning on one: the corpora a model learns from
         rarely hold whitespace tokens, so what it scores there is noise, and a
         span that takes it in has offsets that match no annotation. The
-        tagger reads none (reading.py) but where a window is whitespace
-        alone, and there the rule rules them out. Nor does an entity continue
-        across a column break (a tab, a run of spaces or a line break that no
-        editor made by wrapping a line: reading.py, line_wraps.py)."""
+        tagger reads none (reading.py) but in a window of whitespace alone
+        (or of whitespace and bullets) and a token " " that a Doc built from
+        words holds, and there the rule rules them out. Nor does an entity
+        continue across a column break (a tab, a run of spaces or a line
+        break that no editor made by wrapping a line: reading.py,
+        line_wraps.py)."""
         docs = list(docs)
         found: List[EntitySpans] = [[] for _ in docs]
         names = self.tag_names(TARGET)

@@ -89,8 +89,9 @@ class Layout(NamedTuple):
 
 def read_layout(span: Span, text: str) -> Layout:
     """The span's layout: it reads no whitespace token and no bullet (a span
-    of whitespace alone is read as it is: there is nothing else, and no
-    entity can begin on one: tagger_model.forbid_tags). `text` is span.text,
+    of nothing else is read as it is, and no entity can begin on its
+    whitespace: tagger_model.forbid_tags; nor is a token " " that a Doc built
+    from words holds where the text has no run of spaces). `text` is span.text,
     which costs a pass over the tokens: a window's rules compute it once."""
     if not _may_hold_layout(text):
         return Layout()
@@ -99,10 +100,18 @@ def read_layout(span: Span, text: str) -> Layout:
     breaks = [i for i in sorted(spaces) if breaks_line(doc[i])]
     after_break = start > 0 and breaks_line(doc[start - 1])
     wraps = wrapped_line_breaks(doc, max(start - 1, 0), end) if breaks or after_break else set()
-    line_starts = [i + 1 for i in breaks if i + 1 < end] + ([start] if start == 0 or after_break else [])
+    firsts = [i + 1 for i in breaks] + ([start] if start == 0 or after_break else [])
+    line_starts = [i for i in (_first_word(doc, first, end) for first in firsts) if i < end]
     left_out = spaces | bullets(doc, line_starts, wraps)
     kept = [i for i in range(start, end) if i not in left_out]
     return Layout(kept if 0 < len(kept) < len(span) else None, wraps)
+
+
+def _first_word(doc: Doc, i: int, end: int) -> int:
+    """The first token from i on that is not whitespace (`end` if none is)."""
+    while i < end and doc[i].is_space:
+        i += 1
+    return i
 
 
 def _may_hold_layout(text: str) -> bool:

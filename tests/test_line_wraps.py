@@ -86,9 +86,10 @@ def test_a_dash_that_begins_a_text_of_one_line_or_a_wrapped_line_is_read():
     """A corpus of one sentence a doc ("- The percentages ..."), and a dash
     that an editor's wrap put at the start of a line ("X\\n- linked")."""
     nlp = spacy.blank("en")
-    sentence = nlp("- The percentages of births differ .")[:]
-    assert read_window(sentence).span is sentence
-    doc = nlp("The patient is a 64 year old man with a history of adrenoleukodystrophy , X\n"
+    for text in ["- The percentages of births differ .", "- The percentages of births differ .\n"]:
+        sentence = nlp(text)[:]
+        assert read_window(sentence).span.text.startswith("- The")
+    doc = nlp("The patient is a 64 year old man with a long history of adrenoleukodystrophy , X\n"  # wrapped at 80
               "- linked , and chronic kidney disease who presented with three days of worsening\n"
               "shortness of breath and bilateral leg swelling .")
     dash = next(t.i for t in doc if t.text == "-")
@@ -106,3 +107,20 @@ def test_lines_in_a_row_that_begin_with_item_marks_are_a_list_however_wide(marks
     assert min(len(item) for item in items) > WRAP_MIN_WIDTH
     assert wrapped_line_breaks(doc, 0, len(doc)) == set()
     assert len(read_window(doc[:]).column_breaks) == 2
+
+
+def test_a_long_line_before_a_list_does_not_make_its_own_width():
+    """The line that introduces a list is judged against the other lines, not
+    itself: its break, and the bullet after it, stay the writer's."""
+    nlp = spacy.blank("en")
+    doc = nlp("Seen today for follow up of chronic problems and a medication review in clinic.\n"
+              "No acute complaints today; her current problems are as below:\n- asthma\n- hypertension\n- gout")
+    reading = read_window(doc[:])
+    assert reading.span.text.endswith("as below: asthma hypertension gout")
+    assert [reading.span[i].text for i in reading.column_breaks] == ["asthma", "hypertension", "gout"]
+
+
+@pytest.mark.parametrize("text", ["  - asthma\n  - gout", "x\n  - asthma\n  - gout", "x\n*\tasthma\n*\tgout"])
+def test_indented_bullets_and_bullets_before_a_tab_are_not_read(text):
+    reading = read_window(spacy.blank("en")(text)[:])
+    assert reading.span.text.split() == [w for w in ["x", "asthma", "gout"] if w in text]
