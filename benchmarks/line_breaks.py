@@ -117,8 +117,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 80], help="hard-wrap columns (default 40 60 80)")
     parser.add_argument("--non-breaking", type=float, default=0.1, help="share of spaces made U+00A0 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sentencizer", action="store_true", help="read each note sentence by sentence (spaCy's sentencizer first)")
     args = parser.parse_args(argv)
     nlp = spacy.load(args.pipeline)
+    if args.sentencizer:
+        nlp.add_pipe("sentencizer", first=True)
     docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
     by_space = joined_notes(docs, " ", args.sentences)
     rng = random.Random(args.seed)
@@ -137,7 +140,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "entities_by_numbered_lines": entity_lists(docs, "\n", marks=["1. ", "2. ", "3. "]),
     }
     result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
-              "non_breaking_share": args.non_breaking, "seed": args.seed,
+              "non_breaking_share": args.non_breaking, "seed": args.seed, "sentencizer": args.sentencizer,
               **{name: scores(nlp, notes) for name, notes in layouts.items()}}
     write_result(args.output, result)
 
