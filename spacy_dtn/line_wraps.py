@@ -7,10 +7,10 @@ writer made is a column break, which no entity continues across: a problem
 list written one entry a line does not run together. A break an editor made
 where a line was full is read as the space it replaced, and an entity may
 run across it ("congestive heart\\nfailure"). A line break is taken for a
-wrap when it is a single break (not a blank line) and the next word would
-not have fit on the line within the width of the other lines around it (the
-widest of them, of WRAP_MIN_WIDTH characters or more), which is why an
-editor moves a word down. A wrapped paragraph has many lines of about its
+wrap when it is a single break (not a blank line), two or more lines around
+it have WRAP_MIN_WIDTH characters or more, and the next word would not have
+fit on the line within the width of the other lines (the widest of them),
+which is why an editor moves a word down. A wrapped paragraph has many lines of about its
 width; the widest item of a list, or the long line that introduces it, is
 wider than the lines around it, so it sets no width for itself.
 
@@ -99,16 +99,16 @@ def begins_list_item(doc: Doc, i: int) -> bool:
 
 def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
     """The doc indices of the line-break tokens in doc[start:end] that are
-    where an editor wrapped a line. A line's width is the widest of the
-    other lines the span touches and the line before and after them, each
-    measured whole: a sentence that ends a wrapped paragraph touches its full
-    line and the paragraph's short last one, and may begin or end inside a
-    line."""
+    where an editor wrapped a line, when two of the lines the span touches
+    and the line before and after them have WRAP_MIN_WIDTH characters or
+    more. A line's width is the widest of the other lines, each measured
+    whole: a sentence that ends a wrapped paragraph touches its full line
+    and the paragraph's short last one, and may begin or end inside a line."""
     first, last = _line_start(doc, start), _line_end(doc, end)
     first, last = _line_start(doc, max(first - 1, 0)), _line_end(doc, min(last + 1, len(doc)))
     lines = _lines(doc, first, last)
     widths = sorted((line.length for line in lines), reverse=True)
-    if len(widths) < 2 or widths[1] < WRAP_MIN_WIDTH:  # no line has a wide other
+    if len(widths) < 2 or widths[1] < WRAP_MIN_WIDTH:
         return set()
     return {
         line.end
