@@ -7,10 +7,10 @@ writer made is a column break, which no entity continues across: a problem
 list written one entry a line does not run together. A break an editor made
 where a line was full is read as the space it replaced, and an entity may
 run across it ("congestive heart\\nfailure"). A line break is taken for a
-wrap when it is a single break (not a blank line), two or more lines around
-it have WRAP_MIN_WIDTH characters or more, and the next word would not have
-fit on the line within the width of the other lines (the widest of them),
-which is why an editor moves a word down. A wrapped paragraph has many lines of about its
+wrap when it is a single break (not a blank line) and the next word would
+not have fit on the line within the width of the other lines around it (the
+widest of them, if it has WRAP_MIN_WIDTH characters or more), which is why
+an editor moves a word down. A wrapped paragraph has many lines of about its
 width; the widest item of a list, or the long line that introduces it, is
 wider than the lines around it, so it sets no width for itself.
 
@@ -22,21 +22,23 @@ line as the width, at least 50 characters, scored 59.28 / 75.18 / 75.18 on
 notes wrapped at 40 / 60 / 80 and 73.18 on the lists; at least 40, 75.18 on
 all three and 72.02; the second widest, at least 30, 75.18 on all three
 and 71.71; the second widest, at least 40, 73.80 / 75.18 / 75.18 and
-73.76 (chosen). A review then found that the second widest line is the
-line judged where it is the long line before a list, which then ran into
-its first item; the widest other line (this rule) differs only there and
-scores the same on every layout measured.
+73.76 (chosen). A review then found that the second widest line can be the
+line judged, the long line before a list, which then ran into its first
+item. The widest other line (this rule) scores the same on every layout of
+both shipped pairs but two: with bullets told, 75.05 instead of 73.93 on
+notes wrapped at 40 and 73.67 instead of 73.76 on the unmarked list
+(BioNLP13PC dev: 71.93 instead of 71.80, and 72.56 both).
 
 Two lines in a row that begin with a bullet ("- ", "* ", "• ") or an item
 number ("2. ", "b) ") are items of a list, so the break between them is the
 writer's whatever the widths. A bullet that begins a line after a writer's
 break is layout, not text, and the tagger does not read it (reading.py):
 read, "- breast cancer" was often tagged with its dash (NCBI-disease dev
-entities one a line: 73.76 F1 plain, 54.46 with "- ", 53.21 with "• ",
-48.46 with "* "; not read, 73.62, 73.56 and 73.56; 76.89 with "1. ", which
-stays read). After a wrap, a dash that begins a line is a dash in the text
-("X\\n- linked"): taking every line-initial dash for a bullet cost 0.45 F1
-on notes wrapped at 80 columns.
+entities one a line, under the second-widest rule: 73.76 F1 plain, 54.46
+with "- ", 53.21 with "• ", 48.46 with "* "; not read, 73.62, 73.56 and
+73.56; 76.89 with "1. ", which stays read). After a wrap, a dash that begins
+a line is a dash in the text ("X\\n- linked"): taking every line-initial
+dash for a bullet cost 0.45 F1 on notes wrapped at 80 columns.
 """
 import re
 from typing import AbstractSet, Iterable, List, NamedTuple, Optional, Set
@@ -99,22 +101,23 @@ def begins_list_item(doc: Doc, i: int) -> bool:
 
 def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
     """The doc indices of the line-break tokens in doc[start:end] that are
-    where an editor wrapped a line, when two of the lines the span touches
-    and the line before and after them have WRAP_MIN_WIDTH characters or
-    more. A line's width is the widest of the other lines, each measured
-    whole: a sentence that ends a wrapped paragraph touches its full line
-    and the paragraph's short last one, and may begin or end inside a line."""
+    where an editor wrapped a line. A line's width is the widest of the
+    other lines the span touches and the line before and after them, each
+    measured whole: a sentence that ends a wrapped paragraph touches its
+    full line and the paragraph's short last one, and may begin or end
+    inside a line."""
     first, last = _line_start(doc, start), _line_end(doc, end)
     first, last = _line_start(doc, max(first - 1, 0)), _line_end(doc, min(last + 1, len(doc)))
     lines = _lines(doc, first, last)
     widths = sorted((line.length for line in lines), reverse=True)
-    if len(widths) < 2 or widths[1] < WRAP_MIN_WIDTH:
+    if len(widths) < 2 or widths[0] < WRAP_MIN_WIDTH:
         return set()
-    return {
-        line.end
-        for line in lines
-        if start <= line.end < end and _wraps(doc, line, widths[1] if line.length == widths[0] else widths[0])
-    }
+    wraps = set()
+    for line in lines:
+        width = widths[1] if line.length == widths[0] else widths[0]  # the widest other line
+        if start <= line.end < end and width >= WRAP_MIN_WIDTH and _wraps(doc, line, width):
+            wraps.add(line.end)
+    return wraps
 
 
 class _Line(NamedTuple):

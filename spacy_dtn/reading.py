@@ -16,7 +16,7 @@ break that an editor made by wrapping a line is not (line_wraps.py), and an
 entity may run across it as across the space it replaced. The demo's DTN
 scored 46.18 F1 on dev entities joined by tabs with the tab read, 23.12 with
 it read as one space, and 73.71 with the break; 45.17 on the same joined by
-line breaks with the line break read, 73.76 with the break where no editor
+line breaks with the line break read, 73.67 with the break where no editor
 wrapped (line_breaks.py). Nor does it read the bullet that begins a list
 item ("- ", "• ": line_wraps.py). Lines in capitals are told on the note's
 own lines (capitals.py).
