@@ -89,7 +89,7 @@ def _has_two_lines(doc: Doc) -> bool:
     return False
 
 
-def begins_list_item(doc: Doc, i: int) -> bool:
+def _begins_list_item(doc: Doc, i: int) -> bool:
     """Whether token i is a bullet or an item number ("2.", "b)") and a space."""
     token = doc[i]
     if token.text in BULLETS:
@@ -135,7 +135,7 @@ def _wraps(doc: Doc, line: _Line, width: int) -> bool:
         return False
     if line.length + 1 + _word_length(doc, after) <= width:
         return False
-    return not (line.first >= 0 and begins_list_item(doc, line.first) and begins_list_item(doc, after))
+    return not (line.first >= 0 and _begins_list_item(doc, line.first) and _begins_list_item(doc, after))
 
 
 def _lines(doc: Doc, start: int, end: int) -> List[_Line]:
