@@ -9,10 +9,12 @@ where a line was full is read as the space it replaced, and an entity may
 run across it ("congestive heart\\nfailure"). A line break is taken for a
 wrap when it is a single break (not a blank line) and the next word would
 not have fit on the line within the width of the other lines around it (the
-widest of them, if it has WRAP_MIN_WIDTH characters or more), which is why
-an editor moves a word down. A wrapped paragraph has many lines of about its
-width; the widest item of a list, or the long line that introduces it, is
-wider than the lines around it, so it sets no width for itself.
+widest of them, if it has WRAP_MIN_WIDTH characters or more, among the lines
+a window touches and those within WRAP_CONTEXT characters before and after
+them), which is why an editor moves a word down. A wrapped paragraph has
+many lines of about its width; the widest item of a list, or the long line
+that introduces it, is wider than the lines around it, so it sets no width
+for itself.
 
 Chosen on NCBI-disease dev notes (benchmarks/line_breaks.py, the demo's
 DTN, F1): with every line break a column break, notes hard-wrapped at 80
@@ -28,6 +30,17 @@ item. The widest other line (this rule) scores the same on every layout of
 both shipped pairs but two: with bullets told, 75.05 instead of 73.93 on
 notes wrapped at 40 and 73.67 instead of 73.76 on the unmarked list
 (BioNLP13PC dev: 71.93 instead of 71.80, and 72.56 both).
+
+The lines around a window are those within 800 characters, not only the
+line before and after it: a window of one sentence (a sentencizer's) of a
+note wrapped at 40 columns touches a few lines, none of which may reach the
+width, and its wraps were taken for the writer's breaks. With spaCy's
+sentencizer, notes wrapped at 40 scored 70.10 F1 (NCBI-disease dev, the
+demo's DTN; BioNLP13PC dev, mean of 3 DTN pipelines: 71.00) against 75.99
+(72.36) wrapped at 60 or 80; the lines within 400 characters gave 75.86
+(71.84), within 800 and 1,600 75.99 (72.36). Without a sentencizer only
+notes wrapped at 40 moved (NCBI-disease 75.05 -> 75.18); every other layout
+of line_breaks.py and capitals.py scored the same on both pairs.
 
 Two lines in a row that begin with a bullet ("- ", "* ", "• ") or an item
 number ("2. ", "b) ") are items of a list, so the break between them is the
@@ -48,6 +61,8 @@ from spacy.tokens import Doc, Token
 from .capitals import LINE_BREAKS, breaks_line
 
 WRAP_MIN_WIDTH = 40
+# Characters before and after a window's lines whose lines also set the width.
+WRAP_CONTEXT = 800
 # Marks of a list item when they begin a line, followed by a space.
 BULLETS = frozenset("-\u2013\u2014*+\u2022\u25e6\u25aa\u25ab\u2023\u2043\u00b7\u25cb\u25cf\u25a0\u25a1\u25ba\u25b8")
 ITEM_NUMBER = re.compile(r"(?:\d{1,2}|[a-z])[.)]")
@@ -99,17 +114,18 @@ def _begins_list_item(doc: Doc, i: int) -> bool:
     return bool(mark.whitespace_) and ITEM_NUMBER.fullmatch(text) is not None
 
 
-def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
+def wrapped_line_breaks(doc: Doc, start: int, end: int, text: Optional[str] = None) -> Set[int]:
     """The doc indices of the line-break tokens in doc[start:end] that are
     where an editor wrapped a line. A line's width is the widest of the
-    other lines the span touches and the line before and after them, each
-    measured whole: a sentence that ends a wrapped paragraph touches its
-    full line and the paragraph's short last one, and may begin or end
-    inside a line."""
+    other lines the span touches, each measured whole, and of the lines
+    within WRAP_CONTEXT characters before and after them: a sentence of a
+    paragraph wrapped at 40 columns touches a few lines, none of which may
+    reach the width. `text` is doc.text, which costs a pass over the doc's
+    tokens: a caller with many windows of one doc computes it once."""
+    text = doc.text if text is None else text
     first, last = _line_start(doc, start), _line_end(doc, end)
-    first, last = _line_start(doc, max(first - 1, 0)), _line_end(doc, min(last + 1, len(doc)))
     lines = _lines(doc, first, last)
-    widths = sorted((line.length for line in lines), reverse=True)
+    widths = sorted([line.length for line in lines] + _context_widths(doc, first, last, text), reverse=True)
     if len(widths) < 2 or widths[0] < WRAP_MIN_WIDTH:
         return set()
     wraps = set()
@@ -118,6 +134,18 @@ def wrapped_line_breaks(doc: Doc, start: int, end: int) -> Set[int]:
         if start <= line.end < end and width >= WRAP_MIN_WIDTH and _wraps(doc, line, width):
             wraps.add(line.end)
     return wraps
+
+
+def _context_widths(doc: Doc, first: int, last: int, text: str) -> List[int]:
+    """The widths of the lines within WRAP_CONTEXT characters before doc[first]
+    (a line's first token) and after doc[last] (the line break that ends a
+    line, or the doc's end): cut from the text, whose lines str.splitlines
+    finds at C speed (its line breaks are LINE_BREAKS). A line that reaches
+    beyond counts up to there."""
+    begin = doc[first].idx if first < len(doc) else len(text)
+    stop = doc[last].idx if last < len(doc) else len(text)
+    around = text[max(begin - WRAP_CONTEXT, 0) : begin].splitlines() + text[stop : stop + WRAP_CONTEXT].splitlines()
+    return [len(line.strip()) for line in around]
 
 
 class _Line(NamedTuple):

@@ -6,6 +6,8 @@ place in a pipeline, `spacy train`, `spacy evaluate` and `spacy.load`.
 """
 import pickle
 from collections import defaultdict
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -247,8 +249,14 @@ class DynamicTransferNER(TrainablePipe):
     # Prediction
 
     def readings(self, batch: List[Tuple[int, Window]]) -> List[Reading]:
-        """What the tagger reads of a batch's windows (reading.py)."""
-        return [read_window(w.span, self.lowercase_capitals) for _, w in batch]
+        """What the tagger reads of a batch's windows (reading.py); each doc's
+        text is made once for all its windows."""
+        readings = []
+        for _, windows in groupby(batch, key=itemgetter(0)):
+            spans = [window.span for _, window in windows]
+            doc_text = spans[0].doc.text
+            readings += [read_window(span, self.lowercase_capitals, doc_text) for span in spans]
+        return readings
 
     def windows(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Window]]:
         """The prediction windows of each doc, with the doc's index (segments.py)."""
@@ -394,11 +402,12 @@ class DynamicTransferNER(TrainablePipe):
         for eg in examples:
             aligned = eg.get_aligned_ner()
             cuttable = lambda i: not continues_entity(aligned[i])  # noqa: E731
+            doc_text = eg.predicted.text
             for segment in training_windows(eg.predicted, self.max_segment_length, cuttable):
                 biluo = aligned[segment.start : segment.end]
                 if any(tag is None or tag == "-" for tag in biluo):
                     continue
-                reading, biluo = read_training_segment(segment, biluo)
+                reading, biluo = read_training_segment(segment, biluo, doc_text)
                 tags = tags_from_biluo(biluo, self.cfg["tag_scheme"])
                 unknown = sorted({t for t in tags if t not in index})
                 if unknown:

@@ -87,19 +87,19 @@ class Layout(NamedTuple):
     wraps: AbstractSet[int] = frozenset()
 
 
-def read_layout(span: Span, text: str) -> Layout:
+def read_layout(span: Span, text: str, doc_text: str) -> Layout:
     """The span's layout: it reads no whitespace token and no bullet (a span
     of nothing else is read as it is, and no entity can begin on its
     whitespace: tagger_model.forbid_tags; nor is a token " " that a Doc built
-    from words holds where the text has no run of spaces). `text` is span.text,
-    which costs a pass over the tokens: a window's rules compute it once."""
+    from words holds where the text has no run of spaces). `text` is span.text
+    and `doc_text` the doc's (read_window)."""
     if not _may_hold_layout(text):
         return Layout()
     doc, start, end = span.doc, span.start, span.end
     spaces = {token.i for token in span if token.is_space}
     breaks = [i for i in sorted(spaces) if breaks_line(doc[i])]
     after_break = start > 0 and breaks_line(doc[start - 1])
-    wraps = wrapped_line_breaks(doc, max(start - 1, 0), end) if breaks or after_break else set()
+    wraps = wrapped_line_breaks(doc, max(start - 1, 0), end, doc_text) if breaks or after_break else set()
     firsts = [i + 1 for i in breaks] + ([start] if start == 0 or after_break else [])
     line_starts = [i for i in (_first_word(doc, first, end) for first in firsts) if i < end]
     left_out = spaces | bullets(doc, line_starts, wraps)
@@ -127,10 +127,13 @@ def _may_hold_layout(text: str) -> bool:
     return text.startswith(" ") or "  " in text or not text.isprintable() or text[:1] in BULLETS
 
 
-def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
-    """What the tagger reads of a prediction window."""
-    text = span.text
-    layout = read_layout(span, text)
+def read_window(span: Span, lowercase_capitals: bool = True, doc_text: Optional[str] = None) -> Reading:
+    """What the tagger reads of a prediction window. `doc_text` is
+    span.doc.text, which costs a pass over the doc's tokens: a caller
+    reading many windows of one doc computes it once and passes it."""
+    doc_text = span.doc.text if doc_text is None else doc_text
+    text = doc_text[span.start_char : span.end_char]
+    layout = read_layout(span, text, doc_text)
     lowered = tokens_in_capitals(span, text) if lowercase_capitals else set()
     plain = is_plain(text)
     if layout.positions is None and not lowered and plain:
@@ -139,11 +142,11 @@ def read_window(span: Span, lowercase_capitals: bool = True) -> Reading:
     return _copy(span.doc, positions, lowered, plain, layout.wraps)
 
 
-def read_training_segment(segment: Span, biluo: Sequence[str]) -> Tuple[Reading, List[str]]:
+def read_training_segment(segment: Span, biluo: Sequence[str], doc_text: Optional[str] = None) -> Tuple[Reading, List[str]]:
     """What the tagger reads of a training segment, and the gold BILUO tags
     of the tokens it reads: as prediction reads, but with case as written
     (spacy_dtn.case_variants.v1 trains on case)."""
-    reading = read_window(segment, lowercase_capitals=False)
+    reading = read_window(segment, lowercase_capitals=False, doc_text=doc_text)
     if reading.positions is None or len(reading.span) == len(segment):  # every token read
         return reading, list(biluo)
     return reading, _kept_tags(biluo, segment.start, reading.positions)

@@ -71,6 +71,19 @@ def test_a_window_that_begins_or_ends_inside_a_line_measures_the_lines_whole():
         assert read_window(doc[start:end]).column_breaks == ()
 
 
+def test_every_sentence_of_a_note_wrapped_at_the_narrowest_width_reads_its_wraps():
+    """Wrapped at 40 columns, few lines reach the width: a sentence's window
+    finds it in the lines around, as a window of the whole note does."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    doc = nlp(textwrap.fill(" ".join([PARAGRAPH] * 4), WRAP_MIN_WIDTH))
+    assert sum(len(line) == WRAP_MIN_WIDTH for line in doc.text.splitlines()) >= 2
+    assert wrapped_line_breaks(doc, 0, len(doc)) == line_breaks(doc)
+    for sentence in doc.sents:
+        assert wrapped_line_breaks(doc, sentence.start, sentence.end) == line_breaks(sentence)
+        assert read_window(sentence).column_breaks == ()
+
+
 @pytest.mark.parametrize("bullet", ["- ", "* ", "\u2022 "])
 def test_the_bullets_of_a_list_are_not_read_and_each_item_is_a_column(bullet):
     nlp = spacy.blank("en")
