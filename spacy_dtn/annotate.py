@@ -17,6 +17,10 @@ Policy:
   dtn_ner reads a note in windows, so a long note's time and memory grow
   with its tokens only; a note over the limit stays in its batch (and fails
   there), so the batches do not depend on the limit;
+- `--sentencizer` puts spaCy's rule-based sentencizer before the tagger, so
+  that a note is read sentence by sentence, as the corpora a model learns
+  from are (README, "Read notes sentence by sentence", says when it helps);
+  without it a note is read in windows of `max_segment_length` tokens;
 - `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
   out; Spark commits its output when the job succeeds, so a rerun starts over.
 """
@@ -62,8 +66,9 @@ class Summary:
         )
 
 
-def load_pipeline(model: str, gpu_id: int = -1) -> Language:
-    """The pipeline with entity confidence on in every dtn_ner component."""
+def load_pipeline(model: str, gpu_id: int = -1, sentencizer: bool = False) -> Language:
+    """The pipeline with entity confidence on in every dtn_ner component, and
+    spaCy's sentencizer first if asked for and the pipeline has none."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
@@ -72,18 +77,20 @@ def load_pipeline(model: str, gpu_id: int = -1) -> Language:
         raise NoteInputError(f"The pipeline {model} has no dtn_ner component (it has {nlp.pipe_names}).")
     for pipe in components:
         pipe.confidence = True
+    if sentencizer and "sentencizer" not in nlp.pipe_names:
+        nlp.add_pipe("sentencizer", first=True)
     return nlp
 
 
-# Pipelines loaded in this process, by name: worker processes and Spark's
-# Python workers load one once and keep it; a forked worker inherits its parent's.
-_PIPELINES: Dict[str, Language] = {}
+# Pipelines loaded in this process, by name and sentencizer: worker processes and
+# Spark's Python workers load one once and keep it; a forked worker inherits its parent's.
+_PIPELINES: Dict[Tuple[str, bool], Language] = {}
 
 
-def cached_pipeline(model: str, gpu_id: int = -1) -> Language:
-    if model not in _PIPELINES:
-        _PIPELINES[model] = load_pipeline(model, gpu_id)
-    return _PIPELINES[model]
+def cached_pipeline(model: str, gpu_id: int = -1, sentencizer: bool = False) -> Language:
+    if (model, sentencizer) not in _PIPELINES:
+        _PIPELINES[model, sentencizer] = load_pipeline(model, gpu_id, sentencizer)
+    return _PIPELINES[model, sentencizer]
 
 
 def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
@@ -93,12 +100,16 @@ def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
 
 
 def tag_texts(
-    model: str, texts: Sequence[Optional[str]], min_confidence: float = 0.0, max_length: int = MAX_LENGTH
+    model: str,
+    texts: Sequence[Optional[str]],
+    min_confidence: float = 0.0,
+    max_length: int = MAX_LENGTH,
+    sentencizer: bool = False,
 ) -> List[Optional[List[Entity]]]:
     """The entities of each text, tagged as one batch; None for a text the
     pipeline cannot take (none, empty, longer than `max_length` characters).
     Only these small tuples leave a worker: no Doc is serialized."""
-    nlp = cached_pipeline(model)
+    nlp = cached_pipeline(model, sentencizer=sentencizer)
     nlp.max_length = max_length
     usable = [isinstance(t, str) and 0 < len(t) <= max_length for t in texts]
     docs = iter(nlp.pipe([t for t, ok in zip(texts, usable) if ok], batch_size=max(len(texts), 1)))
@@ -113,19 +124,24 @@ def start_worker() -> None:
 
 
 def tag_batches(
-    model: str, batches: Iterable[List[Note]], n_process: int, min_confidence: float, max_length: int = MAX_LENGTH
+    model: str,
+    batches: Iterable[List[Note]],
+    n_process: int,
+    min_confidence: float,
+    max_length: int = MAX_LENGTH,
+    sentencizer: bool = False,
 ) -> Iterator[Tuple[List[Note], List[Optional[List[Entity]]]]]:
     """Each batch with its entities, in order: here, or in `n_process` worker
     processes with a few batches in flight (the input is read as it goes)."""
     if n_process == 1:
         for batch in batches:
-            yield batch, tag_texts(model, [note.text for note in batch], min_confidence, max_length)
+            yield batch, tag_texts(model, [note.text for note in batch], min_confidence, max_length, sentencizer)
         return
     pending: Deque = deque()
     with multiprocessing.Pool(n_process, initializer=start_worker) as pool:
         for batch in batches:
             texts = [note.text for note in batch]
-            pending.append((batch, pool.apply_async(tag_texts, (model, texts, min_confidence, max_length))))
+            pending.append((batch, pool.apply_async(tag_texts, (model, texts, min_confidence, max_length, sentencizer))))
             if len(pending) > 2 * n_process:
                 batch, result = pending.popleft()
                 yield batch, result.get()
@@ -144,6 +160,7 @@ def annotate_notes(
     gpu_id: int = -1,
     min_confidence: float = 0.0,
     max_length: int = MAX_LENGTH,
+    sentencizer: bool = False,
     progress: Optional[tqdm] = None,
     sample: Optional["Sample"] = None,
     done: Optional[Set[str]] = None,
@@ -151,7 +168,7 @@ def annotate_notes(
     """Annotate the notes not `done` (default: those the writer holds) and write them."""
     summary = Summary()
     done = writer.done_ids() if done is None else done
-    nlp = cached_pipeline(model, gpu_id)  # here first: a bad MODEL fails before any worker starts
+    cached_pipeline(model, gpu_id, sentencizer)  # here first: a bad MODEL fails before any worker starts
     started = time.perf_counter()
 
     def fail(note_id: str, reason: str) -> None:
@@ -181,7 +198,7 @@ def annotate_notes(
             else:
                 yield batch
 
-    for batch, found in tag_batches(model, todo(), n_process, min_confidence, max_length):
+    for batch, found in tag_batches(model, todo(), n_process, min_confidence, max_length, sentencizer):
         for note, note_entities in zip(batch, found):
             if note.id in done:
                 summary.skipped += 1
@@ -247,7 +264,8 @@ def run_local(args: argparse.Namespace) -> Summary:
     with tqdm(total=max(source.total - len(done), 0), unit="note", desc="annotate", dynamic_ncols=True) as progress:
         summary = annotate_notes(
             args.model, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
-            min_confidence=args.min_confidence, max_length=args.max_length, progress=progress, sample=sample,
+            min_confidence=args.min_confidence, max_length=args.max_length, sentencizer=args.sentencizer,
+            progress=progress, sample=sample,
             done=done,
         )
     if sample is not None:
@@ -293,6 +311,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         "--max-length", type=int, default=MAX_LENGTH,
         help=f"longest note in characters; a longer one fails (default {MAX_LENGTH:,}, spaCy's nlp.max_length; "
         "time and memory grow with the note's tokens)",
+    )
+    parser.add_argument(
+        "--sentencizer", action="store_true",
+        help="read each note sentence by sentence: spaCy's rule-based sentencizer before the tagger "
+        "(better on prose; README, 'Read notes sentence by sentence')",
     )
     parser.add_argument("--part-size", type=int, default=PART_SIZE, help=f"notes per JSONL/Parquet part, rounded up to a multiple of --batch-size (default {PART_SIZE})")
     parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when some notes failed")

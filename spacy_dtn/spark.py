@@ -32,14 +32,15 @@ SHOWN_FAILURES = 20
 
 
 def annotate_texts(
-    texts: Iterator[pandas.Series], model: str, batch_size: int, min_confidence: float, max_length: int
+    texts: Iterator[pandas.Series], model: str, batch_size: int, min_confidence: float, max_length: int,
+    sentencizer: bool,
 ) -> Iterator[pandas.Series]:
     """The body of the pandas UDF: entities per text, None where there is no text."""
     start_worker()
     for series in texts:
         rows = []
         for batch in util.minibatch(series.tolist(), batch_size):
-            found = tag_texts(model, batch, min_confidence, max_length)
+            found = tag_texts(model, batch, min_confidence, max_length, sentencizer)
             rows += [None if ents is None else [e._asdict() for e in ents] for ents in found]
         yield pandas.Series(rows, index=series.index, dtype=object)
 
@@ -60,10 +61,12 @@ def annotate(
     batch_size: int = 64,
     min_confidence: float = 0.0,
     max_length: int = MAX_LENGTH,
+    sentencizer: bool = False,
 ):
     """`df` with an `entities` column for the notes in `text_col`. Every other
     column stays; `id_col` (None for a table without one) is checked up front,
-    so a wrong name fails here rather than after the archive was tagged."""
+    so a wrong name fails here rather than after the archive was tagged.
+    `sentencizer`: read each note sentence by sentence (annotate.py)."""
     from pyspark.sql.functions import col, pandas_udf
 
     check_columns(df, id_col, text_col)
@@ -73,7 +76,7 @@ def annotate(
 
     # Spark reads the UDF's kind from these type hints; the closure holds strings and numbers only.
     def entities_udf(texts: Iterator[pandas.Series]) -> Iterator[pandas.Series]:
-        return annotate_texts(texts, model, batch_size, min_confidence, max_length)
+        return annotate_texts(texts, model, batch_size, min_confidence, max_length, sentencizer)
 
     return df.withColumn(output_col, pandas_udf(entities_udf, ENTITIES_TYPE)(col(text_col)))
 
@@ -104,6 +107,7 @@ def run_spark(args) -> Summary:
     out = annotate(
         notes, args.model, "text", "id",
         batch_size=args.batch_size, min_confidence=args.min_confidence, max_length=args.max_length,
+        sentencizer=args.sentencizer,
     )
     started = time.perf_counter()
     out.select("id", "entities").write.mode("overwrite").parquet(str(args.output))

@@ -30,9 +30,11 @@ def write_jsonl(path, texts):
     return path
 
 
-def expected_entities(model, texts, batch_size=64):
+def expected_entities(model, texts, batch_size=64, sentencizer=False):
     """What nlp.pipe finds, batched as annotate batches (the floats depend a little on the batch)."""
     nlp = spacy.load(model)
+    if sentencizer:
+        nlp.add_pipe("sentencizer", first=True)
     docs = nlp.pipe(texts, batch_size=batch_size)
     return [[(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents] for doc in docs]
 
@@ -152,6 +154,18 @@ def test_min_confidence_and_resume(model, tmp_path, capsys):
     assert main([str(model), str(jsonl_in), str(out)]) == 0
     assert "annotated 2, skipped 8 (already written), failed 0" in capsys.readouterr().out
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [f"n{i:05d}" for i in range(10)]
+
+
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_sentencizer_reads_notes_sentence_by_sentence(model, tmp_path, n_process):
+    texts = [text for text in note_texts(12) if text.count(" .") > 1]
+    source = write_jsonl(tmp_path / "in.jsonl", texts)
+    out = tmp_path / "out.jsonl"
+    assert main([str(model), str(source), str(out), "--sentencizer", "--n-process", str(n_process)]) == 0
+    got = [as_tuples(json.loads(line)["entities"]) for line in out.read_text().splitlines()]
+    assert_same_entities(got, expected_entities(model, texts, sentencizer=True))
+    # Read whole, the sentences see each other: the confidences differ.
+    assert got != expected_entities(model, texts)
 
 
 def test_worker_processes_write_what_one_process_writes(model, tmp_path):

@@ -25,8 +25,10 @@ def model(target_model):
     return target_model
 
 
-def pipe_entities(model, texts):
+def pipe_entities(model, texts, sentencizer=False):
     nlp = spacy.load(model)
+    if sentencizer:
+        nlp.add_pipe("sentencizer", first=True)
     return [[(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents] for doc in nlp.pipe(texts)]
 
 
@@ -49,6 +51,17 @@ def test_annotate_dataframe_matches_nlp_pipe(spark, model):
     expected = pipe_entities(model, texts)
     assert any(expected)
     assert_same_entities(rows, expected)
+
+
+def test_annotate_reads_sentence_by_sentence_with_the_sentencizer(spark, model):
+    texts = [text for text in note_texts(12) if text.count(" .") > 1]
+    df = spark.createDataFrame(pandas.DataFrame({"id": [f"n{i}" for i in range(len(texts))], "text": texts}))
+    out = annotate(df, str(model), sentencizer=True).toPandas().set_index("id")
+    rows = [[e.asDict() if hasattr(e, "asDict") else e for e in out.loc[f"n{i}", "entities"]] for i in range(len(texts))]
+    expected = pipe_entities(model, texts, sentencizer=True)
+    assert_same_entities(rows, expected)
+    whole = [x[4] for row in pipe_entities(model, texts) for x in row]
+    assert max(abs(a - b) for a, b in zip(whole, [x[4] for row in expected for x in row])) > 1e-3
 
 
 def test_annotate_command_on_spark(spark, model, tmp_path, capsys):
