@@ -265,8 +265,7 @@ def run_local(args: argparse.Namespace) -> Summary:
         summary = annotate_notes(
             args.model, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
             min_confidence=args.min_confidence, max_length=args.max_length, sentencizer=args.sentencizer,
-            progress=progress, sample=sample,
-            done=done,
+            progress=progress, sample=sample, done=done,
         )
     if sample is not None:
         write_atomic(args.html, sample.html().encode("utf-8"))

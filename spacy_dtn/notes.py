@@ -17,7 +17,12 @@ UTF-8 by the format, so it is read as UTF-8 whatever the encoding says.
 Ids are strings: the relative path without `.txt` (any case) for a folder, the id
 field or column (converted with `str`) otherwise, `line N` / `row N` where a
 JSONL line or table row has none. Texts are exactly what is stored ("\\r"
-kept), so character offsets point into the stored text.
+kept), so character offsets point into the stored text, but for the UTF-8
+byte-order mark that Windows tools write first in a file: it is the
+encoding's, not the text's (as Python's utf-8-sig codec reads it), so a
+.txt note or JSONL line that begins with one is read from the character
+after it. Read as text, it made the first JSONL line fail as "not JSON" and
+put a .txt note's first entity one character early.
 """
 import codecs
 import importlib
@@ -114,7 +119,7 @@ class NoteSource:
             except OSError as err:
                 yield Note(note_id, None, f"cannot read {file}: {err.strerror or err}")
                 continue
-            yield text_note(note_id, data, self.encoding)
+            yield text_note(note_id, data, self.encoding, from_file=True)
 
     # JSONL
 
@@ -131,7 +136,7 @@ class NoteSource:
     def _json_note(self, line: bytes, number: int) -> Note:
         where = f"line {number}"
         try:
-            record = json.loads(line.decode(self.encoding))
+            record = json.loads(decode_file_bytes(line, self.encoding))
         except UnicodeDecodeError as err:
             return Note(where, None, not_decodable(self.encoding, f"byte {err.start} of the line"))
         except ValueError as err:
@@ -223,10 +228,17 @@ def not_decodable(encoding: str, where: str) -> str:
     return f"not valid {encoding} at {where}"
 
 
-def text_note(note_id: str, data: bytes, encoding: str) -> Note:
-    """A note from stored bytes in `encoding`, not empty."""
+def decode_file_bytes(data: bytes, encoding: str) -> str:
+    """The text of a file's bytes (a .txt note, a JSONL line) in `encoding`,
+    without a UTF-8 byte-order mark that begins them. Raises UnicodeDecodeError."""
+    text = data.decode(encoding)
+    return text[1:] if encoding == "utf-8" and text.startswith("\ufeff") else text
+
+
+def text_note(note_id: str, data: bytes, encoding: str, from_file: bool = False) -> Note:
+    """A note from stored bytes in `encoding` (a file's: `from_file`), not empty."""
     try:
-        text = data.decode(encoding)
+        text = decode_file_bytes(data, encoding) if from_file else data.decode(encoding)
     except UnicodeDecodeError as err:
         return Note(note_id, None, not_decodable(encoding, f"byte {err.start}"))
     return Note(note_id, text) if text else Note(note_id, None, "no text (empty)")

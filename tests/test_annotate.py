@@ -111,6 +111,27 @@ def test_inputs_in_another_encoding_are_read_when_it_is_named(tmp_path):
     assert [n.text for n in NoteSource(parquet, encoding="cp1252")] == [text]  # Parquet text is UTF-8
 
 
+def test_a_byte_order_mark_that_begins_a_file_is_the_encoding_not_the_text(model, tmp_path):
+    """Windows tools write one first: it made the first JSONL line "not JSON"
+    and moved a .txt note's offsets."""
+    bom = "\ufeff".encode("utf-8")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_bytes(bom + SENTENCES[0].encode("utf-8"))
+    (tmp_path / "notes" / "b.txt").write_bytes(bom)
+    (tmp_path / "notes.jsonl").write_bytes(b"".join(bom + json.dumps({"id": i, "text": SENTENCES[0]}).encode() + b"\n" for i in "xy"))
+    notes = list(NoteSource(tmp_path / "notes"))
+    assert (notes[0].text, notes[1].error) == (SENTENCES[0], "no text (empty)")
+    assert list(NoteSource(tmp_path / "notes.jsonl")) == [Note("x", SENTENCES[0]), Note("y", SENTENCES[0])]
+    # In another encoding the same bytes are characters of the text.
+    assert next(iter(NoteSource(tmp_path / "notes", encoding="cp1252"))).text == "\u00ef\u00bb\u00bf" + SENTENCES[0]
+    assert main([str(model), str(tmp_path / "notes"), str(tmp_path / "brat"), "--allow-failures"]) == 0
+    assert (tmp_path / "brat" / "a.txt").read_text(encoding="utf8") == SENTENCES[0]
+    out = tmp_path / "out.jsonl"
+    assert main([str(model), str(tmp_path / "notes.jsonl"), str(out)]) == 0
+    got = [as_tuples(json.loads(line)["entities"]) for line in out.read_text().splitlines()]
+    assert_same_entities(got, expected_entities(model, [SENTENCES[0]] * 2))
+
+
 def test_outputs_hold_the_pipeline_entities(model, tmp_path, capsys):
     texts = note_texts(12)
     jsonl_in = write_jsonl(tmp_path / "in.jsonl", texts)
