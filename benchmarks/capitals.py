@@ -22,7 +22,7 @@ if not __package__:  # run as a script: the package it belongs to must be import
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from benchmarks.line_breaks import Note, joined_notes, notes_parser, scores, write_result
+from benchmarks.line_breaks import SENTENCIZERS, Note, joined_notes, notes_parser, scores, write_result
 
 
 def upper_cased(text: str) -> str:
@@ -53,20 +53,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = notes_parser(__doc__)
     parser.add_argument("--share", type=float, default=0.3, help="share of a note's sentences in capitals (default 0.3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sentencizer", default="sentencizer", choices=SENTENCIZERS, help="the sentencizer of the *_sentencizer column (default spaCy's)")
     args = parser.parse_args(argv)
     nlp = spacy.load(args.pipeline)
     taggers = [pipe for _, pipe in nlp.pipeline if hasattr(pipe, "lowercase_capitals")]
     docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
     notes = layouts(docs, args.sentences, args.share, args.seed)
-    result = {"pipeline": args.pipeline, "dev": args.dev, "sentences_per_note": args.sentences, "share": args.share}
+    result = {"pipeline": args.pipeline, "dev": args.dev, "sentences_per_note": args.sentences, "share": args.share,
+              "sentencizer": args.sentencizer}
     # A pipeline without dtn_ner (spaCy's ner) is scored as it is, under "lowercase_capitals_none".
     for setting in (False, True) if taggers else (None,):
         for tagger in taggers:
             tagger.lowercase_capitals = setting  # stays false for the transformer variant
         row = {name: scores(nlp, layout)["f1"] for name, layout in notes.items()}
-        nlp.add_pipe("sentencizer", first=True)
+        nlp.add_pipe(args.sentencizer, first=True)
         row["notes_with_capitals_sentencizer"] = scores(nlp, notes["notes_with_capitals"])["f1"]
-        nlp.remove_pipe("sentencizer")
+        nlp.remove_pipe(args.sentencizer)
         result[f"lowercase_capitals_{str(setting).lower()}"] = row
     write_result(args.output, result)
 

@@ -31,6 +31,8 @@ from spacy.tokens import Doc, DocBin
 from benchmarks.precision_f1 import CORPUS
 
 Entity = Tuple[int, int, str]
+# spaCy's rule-based sentencizer, and spacy-dtn's, which also tells a note's lines.
+SENTENCIZERS = ("sentencizer", "note_sentencizer")
 Note = Tuple[str, Set[Entity]]
 
 
@@ -117,11 +119,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 80], help="hard-wrap columns (default 40 60 80)")
     parser.add_argument("--non-breaking", type=float, default=0.1, help="share of spaces made U+00A0 (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sentencizer", action="store_true", help="read each note sentence by sentence (spaCy's sentencizer first)")
+    parser.add_argument(
+        "--sentencizer", nargs="?", const="sentencizer", choices=SENTENCIZERS,
+        help="read each note sentence by sentence: spaCy's sentencizer first (or the one named)",
+    )
     args = parser.parse_args(argv)
     nlp = spacy.load(args.pipeline)
     if args.sentencizer:
-        nlp.add_pipe("sentencizer", first=True)
+        nlp.add_pipe(args.sentencizer, first=True)
     docs = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
     by_space = joined_notes(docs, " ", args.sentences)
     rng = random.Random(args.seed)
@@ -140,7 +145,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "entities_by_numbered_lines": entity_lists(docs, "\n", marks=["1. ", "2. ", "3. "]),
     }
     result = {"pipeline": args.pipeline, "dev": args.dev, "notes": len(by_space), "sentences_per_note": args.sentences,
-              "non_breaking_share": args.non_breaking, "seed": args.seed, "sentencizer": args.sentencizer,
+              "non_breaking_share": args.non_breaking, "seed": args.seed, "sentencizer": args.sentencizer or False,
               **{name: scores(nlp, notes) for name, notes in layouts.items()}}
     write_result(args.output, result)
 

@@ -104,14 +104,25 @@ def _has_two_lines(doc: Doc) -> bool:
     return False
 
 
-def _begins_list_item(doc: Doc, i: int) -> bool:
-    """Whether token i is a bullet or an item number ("2.", "b)") and a space."""
+def list_item_mark(doc: Doc, i: int) -> int:
+    """How many tokens the list item mark that begins at token i has: a
+    bullet, or an item number ("2.", "b)": one or two tokens), followed by a
+    space; 0 where token i begins none."""
     token = doc[i]
     if token.text in BULLETS:
-        return _is_mark(doc, i)
+        return int(_is_mark(doc, i))
     mark = token if token.whitespace_ or i + 1 == len(doc) else doc[i + 1]
     text = token.text if mark is token else token.text + mark.text
-    return bool(mark.whitespace_) and ITEM_NUMBER.fullmatch(text) is not None
+    if mark.whitespace_ and ITEM_NUMBER.fullmatch(text):
+        return mark.i - i + 1
+    return 0
+
+
+def first_word(doc: Doc, i: int, end: int) -> int:
+    """The first token from i on, before `end`, that is not whitespace (`end` if none is)."""
+    while i < end and doc[i].is_space:
+        i += 1
+    return i
 
 
 def wrapped_line_breaks(doc: Doc, start: int, end: int, text: Optional[str] = None) -> Set[int]:
@@ -163,7 +174,7 @@ def _wraps(doc: Doc, line: _Line, width: int) -> bool:
         return False
     if line.length + 1 + _word_length(doc, after) <= width:
         return False
-    return not (line.first >= 0 and _begins_list_item(doc, line.first) and _begins_list_item(doc, after))
+    return not (line.first >= 0 and list_item_mark(doc, line.first) and list_item_mark(doc, after))
 
 
 def _lines(doc: Doc, start: int, end: int) -> List[_Line]:

@@ -47,7 +47,7 @@ from spacy.tokens import Doc, Span
 from spacy.training.iob_utils import tags_to_entities
 
 from .capitals import breaks_line, tokens_in_capitals
-from .line_wraps import BULLETS, bullets, wrapped_line_breaks
+from .line_wraps import BULLETS, bullets, first_word, wrapped_line_breaks
 
 
 class Reading(NamedTuple):
@@ -101,17 +101,10 @@ def read_layout(span: Span, text: str, doc_text: str) -> Layout:
     after_break = start > 0 and breaks_line(doc[start - 1])
     wraps = wrapped_line_breaks(doc, max(start - 1, 0), end, doc_text) if breaks or after_break else set()
     firsts = [i + 1 for i in breaks] + ([start] if start == 0 or after_break else [])
-    line_starts = [i for i in (_first_word(doc, first, end) for first in firsts) if i < end]
+    line_starts = [i for i in (first_word(doc, first, end) for first in firsts) if i < end]
     left_out = spaces | bullets(doc, line_starts, wraps)
     kept = [i for i in range(start, end) if i not in left_out]
     return Layout(kept if 0 < len(kept) < len(span) else None, wraps)
-
-
-def _first_word(doc: Doc, i: int, end: int) -> int:
-    """The first token from i on that is not whitespace (`end` if none is)."""
-    while i < end and doc[i].is_space:
-        i += 1
-    return i
 
 
 def _may_hold_layout(text: str) -> bool:
