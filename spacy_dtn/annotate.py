@@ -17,10 +17,12 @@ Policy:
   dtn_ner reads a note in windows, so a long note's time and memory grow
   with its tokens only; a note over the limit stays in its batch (and fails
   there), so the batches do not depend on the limit;
-- `--sentencizer` puts spaCy's rule-based sentencizer before the tagger, so
-  that a note is read sentence by sentence, as the corpora a model learns
-  from are (README, "Read notes sentence by sentence", says when it helps);
-  without it a note is read in windows of `max_segment_length` tokens;
+- `--sentencizer` puts `note_sentencizer` (note_sentences.py: spaCy's
+  rule-based sentencizer, told the note's lines) before the tagger, so that
+  a note is read sentence by sentence and line by line, as the corpora a
+  model learns from are (README, "Read notes sentence by sentence"); without
+  it a note is read in windows of `max_segment_length` tokens, as nlp.pipe
+  reads it;
 - `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
   out; Spark commits its output when the job succeeds, so a rerun starts over.
 """
@@ -46,6 +48,7 @@ from .note_outputs import OUTPUT_FORMATS, PART_SIZE, AnnotatedNote, Entity, Note
 from .notes import INPUT_FORMATS, Note, NoteInputError, NoteSource
 
 HTML_NOTES = 20
+NOTE_SENTENCIZER = "note_sentencizer"
 MAX_LENGTH = 1_000_000  # spaCy's default nlp.max_length
 # displaCy colours by confidence, so a reviewer's eye goes to the doubtful ones.
 CONFIDENCE_COLOURS = ((0.9, "#9be59b"), (0.6, "#ffe08a"), (0.0, "#ff9e9e"))
@@ -68,7 +71,7 @@ class Summary:
 
 def load_pipeline(model: str, gpu_id: int = -1, sentencizer: bool = False) -> Language:
     """The pipeline with entity confidence on in every dtn_ner component, and
-    spaCy's sentencizer first if asked for and the pipeline has none."""
+    note_sentencizer first if asked for and the pipeline has none."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
@@ -77,8 +80,8 @@ def load_pipeline(model: str, gpu_id: int = -1, sentencizer: bool = False) -> La
         raise NoteInputError(f"The pipeline {model} has no dtn_ner component (it has {nlp.pipe_names}).")
     for pipe in components:
         pipe.confidence = True
-    if sentencizer and "sentencizer" not in nlp.pipe_names:
-        nlp.add_pipe("sentencizer", first=True)
+    if sentencizer and NOTE_SENTENCIZER not in nlp.pipe_names:
+        nlp.add_pipe(NOTE_SENTENCIZER, first=True)
     return nlp
 
 
@@ -313,8 +316,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sentencizer", action="store_true",
-        help="read each note sentence by sentence: spaCy's rule-based sentencizer before the tagger "
-        "(better on prose; README, 'Read notes sentence by sentence')",
+        help="read each note sentence by sentence and line by line: note_sentencizer (spaCy's rule-based "
+        "sentencizer, told the note's lines) before the tagger (README, 'Read notes sentence by sentence')",
     )
     parser.add_argument("--part-size", type=int, default=PART_SIZE, help=f"notes per JSONL/Parquet part, rounded up to a multiple of --batch-size (default {PART_SIZE})")
     parser.add_argument("--allow-failures", action="store_true", help="exit 0 even when some notes failed")

@@ -34,7 +34,7 @@ def expected_entities(model, texts, batch_size=64, sentencizer=False):
     """What nlp.pipe finds, batched as annotate batches (the floats depend a little on the batch)."""
     nlp = spacy.load(model)
     if sentencizer:
-        nlp.add_pipe("sentencizer", first=True)
+        nlp.add_pipe("note_sentencizer", first=True)
     docs = nlp.pipe(texts, batch_size=batch_size)
     return [[(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents] for doc in docs]
 

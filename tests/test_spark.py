@@ -28,7 +28,7 @@ def model(target_model):
 def pipe_entities(model, texts, sentencizer=False):
     nlp = spacy.load(model)
     if sentencizer:
-        nlp.add_pipe("sentencizer", first=True)
+        nlp.add_pipe("note_sentencizer", first=True)
     return [[(e.start_char, e.end_char, e.label_, e.text, e._.confidence) for e in doc.ents] for doc in nlp.pipe(texts)]
 
 
