@@ -10,10 +10,9 @@ and it runs the lines of a list, a heading and the line after it into one
 sentence. This component keeps spaCy's rule (a sentence ends after ".",
 "!", "?" and the like) and adds two:
 
-- a line break the writer made (line_wraps.py: not a blank line's
-  neighbour's wrap, not an editor's) ends a sentence: the next line's first
-  word begins one; a line break an editor made by wrapping a full line
-  does not;
+- a line break the writer made ends a sentence: the next line's first word
+  begins one; a line break an editor made by wrapping a full line does not
+  (line_wraps.py tells them apart);
 - an item number or bullet that begins a line ("2. ", "b) ", "- ") begins
   the sentence of its item, which does not end after the number's full stop.
 
