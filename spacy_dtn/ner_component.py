@@ -6,8 +6,6 @@ place in a pipeline, `spacy train`, `spacy evaluate` and `spacy.load`.
 """
 import pickle
 from collections import defaultdict
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -248,14 +246,16 @@ class DynamicTransferNER(TrainablePipe):
 
     # Prediction
 
-    def readings(self, batch: List[Tuple[int, Window]]) -> List[Reading]:
-        """What the tagger reads of a batch's windows (reading.py); each doc's
-        text is made once for all its windows."""
+    def readings(self, batch: List[Tuple[int, Window]], doc_texts: Optional[Dict[int, str]] = None) -> List[Reading]:
+        """What the tagger reads of a batch's windows (reading.py). Each doc's
+        text is made once and kept in `doc_texts` (by doc index) for its
+        other windows, which the length-sorted batches spread out."""
+        doc_texts = {} if doc_texts is None else doc_texts
         readings = []
-        for _, windows in groupby(batch, key=itemgetter(0)):
-            spans = [window.span for _, window in windows]
-            doc_text = spans[0].doc.text
-            readings += [read_window(span, self.lowercase_capitals, doc_text) for span in spans]
+        for i, window in batch:
+            if i not in doc_texts:
+                doc_texts[i] = window.span.doc.text
+            readings.append(read_window(window.span, self.lowercase_capitals, doc_texts[i]))
         return readings
 
     def windows(self, docs: Iterable[Doc]) -> Iterator[Tuple[int, Window]]:
@@ -288,8 +288,9 @@ class DynamicTransferNER(TrainablePipe):
         names = self.tag_names(TARGET)
         edges = boundary_tags(names, self.cfg["tag_scheme"])
         continuing = continuing_tags(names, self.cfg["tag_scheme"])
+        doc_texts: Dict[int, str] = {}
         for batch in self._predict_batches(self.windows(docs)):
-            readings = self.readings(batch)
+            readings = self.readings(batch, doc_texts)
             segments = [reading.span for reading in readings]
             rules = [(whitespace_flags(segments), edges), (column_break_flags(readings), continuing)]
             outputs = forbid_tags(self.model.predict((segments, TARGET)), rules)

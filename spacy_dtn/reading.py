@@ -87,12 +87,13 @@ class Layout(NamedTuple):
     wraps: AbstractSet[int] = frozenset()
 
 
-def read_layout(span: Span, text: str, doc_text: str) -> Layout:
+def read_layout(span: Span, text: str, doc_text: Optional[str] = None) -> Layout:
     """The span's layout: it reads no whitespace token and no bullet (a span
     of nothing else is read as it is, and no entity can begin on its
     whitespace: tagger_model.forbid_tags; nor is a token " " that a Doc built
     from words holds where the text has no run of spaces). `text` is span.text
-    and `doc_text` the doc's (read_window)."""
+    and `doc_text` the doc's, made here where a line break is judged if None
+    (read_window)."""
     if not _may_hold_layout(text):
         return Layout()
     doc, start, end = span.doc, span.start, span.end
@@ -124,8 +125,7 @@ def read_window(span: Span, lowercase_capitals: bool = True, doc_text: Optional[
     """What the tagger reads of a prediction window. `doc_text` is
     span.doc.text, which costs a pass over the doc's tokens: a caller
     reading many windows of one doc computes it once and passes it."""
-    doc_text = span.doc.text if doc_text is None else doc_text
-    text = doc_text[span.start_char : span.end_char]
+    text = span.text if doc_text is None else doc_text[span.start_char : span.end_char]
     layout = read_layout(span, text, doc_text)
     lowered = tokens_in_capitals(span, text) if lowercase_capitals else set()
     plain = is_plain(text)
