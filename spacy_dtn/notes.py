@@ -125,13 +125,17 @@ class NoteSource:
 
     def _count_jsonl(self) -> int:
         with self.path.open("rb") as file:
-            return sum(1 for line in file if line.strip())
+            return sum(1 for line in file if not self._blank(line))
 
     def _read_jsonl(self) -> Iterator[Note]:
         with self.path.open("rb") as file:
             for number, line in enumerate(file, start=1):
-                if line.strip():
+                if not self._blank(line):
                     yield self._json_note(line, number)
+
+    def _blank(self, line: bytes) -> bool:
+        """Whether a JSONL line holds nothing but whitespace (after a UTF-8 byte-order mark)."""
+        return not (line.removeprefix(codecs.BOM_UTF8) if self.encoding == "utf-8" else line).strip()
 
     def _json_note(self, line: bytes, number: int) -> Note:
         where = f"line {number}"

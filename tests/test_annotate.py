@@ -119,6 +119,8 @@ def test_a_byte_order_mark_that_begins_a_file_is_the_encoding_not_the_text(model
     (tmp_path / "notes" / "a.txt").write_bytes(bom + SENTENCES[0].encode("utf-8"))
     (tmp_path / "notes" / "b.txt").write_bytes(bom)
     (tmp_path / "notes.jsonl").write_bytes(b"".join(bom + json.dumps({"id": i, "text": SENTENCES[0]}).encode() + b"\n" for i in "xy"))
+    (tmp_path / "blank_first.jsonl").write_bytes(bom + b"\n" + json.dumps({"id": "z", "text": SENTENCES[0]}).encode() + b"\n")
+    assert list(NoteSource(tmp_path / "blank_first.jsonl")) == [Note("z", SENTENCES[0])]
     notes = list(NoteSource(tmp_path / "notes"))
     assert (notes[0].text, notes[1].error) == (SENTENCES[0], "no text (empty)")
     assert list(NoteSource(tmp_path / "notes.jsonl")) == [Note("x", SENTENCES[0]), Note("y", SENTENCES[0])]
