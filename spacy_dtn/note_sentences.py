@@ -27,11 +27,12 @@ NCBI-disease: the demo's DTN; BioNLP13PC: mean of 3 DTN pipelines), read in
 windows / with spaCy's sentencizer / with this one: dev entities one a line,
 plain or after "- " or "• ", 73.56-73.67 / the same / 83.38-83.43
 (BioNLP13PC 72.56-72.58 / 72.51-72.52 / 76.11-76.12); numbered "1. ",
-77.18 / 78.60 / 80.86 (69.30 / 67.56 / 71.85); notes of prose, joined by a
+77.18 / 78.60 / 80.86 (69.30 / 67.56 / 71.89); notes of prose, joined by a
 space or a blank line or wrapped at 40-80 columns, 75.18-75.27 / 75.99 /
 75.94-75.99 (71.90-71.93 / 72.36 / 72.35-72.36); notes one sentence a line,
 30% in capitals, 73.38 / 74.06 / 74.01 (70.00 / 70.66 / 70.66).
 """
+from bisect import bisect_left
 from typing import Callable, Iterable, List, Optional
 
 from spacy.language import Language
@@ -65,18 +66,34 @@ def note_sentence_starts(doc: Doc, starts: List[bool]) -> List[bool]:
             word = first_word(doc, i, len(doc))
             if word < len(doc):  # else trailing whitespace: it ends the sentence before
                 starts[word] = True
+    breaks = [i for i, token in enumerate(doc) if breaks_line(token)]
     bounds = [i for i, start in enumerate(starts) if start] + [len(doc)]
     line_starts = [first_word(doc, 0, len(doc))]
     for begin, end in zip(bounds, bounds[1:]):
-        wraps = wrapped_line_breaks(doc, begin, end, text)
-        line_starts += [first_word(doc, i + 1, len(doc)) for i in range(begin, end) if breaks_line(doc[i]) and i not in wraps]
+        # Only a sentence with a line break is judged: a wrap is judged over
+        # whole lines, which many sentences of one long line would each walk.
+        within = breaks[bisect_left(breaks, begin) : bisect_left(breaks, end)]
+        wraps = wrapped_line_breaks(doc, begin, end, text) if within else set()
+        line_starts += [first_word(doc, i + 1, len(doc)) for i in within if i not in wraps]
     for first in line_starts:
         if first < len(doc):
             starts[first] = True
-            mark = list_item_mark(doc, first)
-            if mark and first + mark < len(doc):
-                starts[first + mark] = False
+            _keep_with_its_mark(doc, first, starts)
+    for i in range(1, min(line_starts[0] + 1, len(doc))):  # leading whitespace belongs to the first sentence
+        starts[i] = False
     return starts
+
+
+def _keep_with_its_mark(doc: Doc, first: int, starts: List[bool]) -> None:
+    """No sentence begins inside the item that a bullet or item number at
+    token `first` begins: spaCy's rule began one at its first word after the
+    mark's full stop and any punctuation ("1. (L) knee")."""
+    i = first + list_item_mark(doc, first)
+    while first < i < len(doc) and not breaks_line(doc[i]):
+        starts[i] = False
+        if not (doc[i].is_punct or doc[i].is_space):
+            break
+        i += 1
 
 
 @Language.factory(
