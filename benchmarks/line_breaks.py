@@ -1,17 +1,17 @@
-"""Entity F1 on notes laid out as clinical text is: the grid's one-sentence
-docs hold no whitespace token, a hospital's notes are full of them. Dev
-sentences are joined into notes of `--sentences` each, five ways: by a space
-(the corpus as it is), by a blank line, by a space hard-wrapped at each of
-`--widths` columns (a line break replaces the last space before the column,
-so no offset moves), by two spaces (as many type after a full stop), and by a space
-with a seeded `--non-breaking` share of all spaces turned into U+00A0 (what
-an HTML or word-processor export leaves; no offset moves). And the fields of
-a table or a problem list: the dev set's entities, three to a note, joined
-by a tab, by two spaces, by a comma and a space, by a line break, and one a
-line after a dash, a bullet or a number ("- ", "\u2022 ", "1. "). F1 is exact on
-character offsets and label, as an annotation tool compares;
-`whitespace_edges` counts predicted entities that begin or end on a
-whitespace token.
+"""Entity F1 on notes laid out as clinical text is: the grid's one-sentence docs
+hold no whitespace token, a hospital's notes are full of them. Dev sentences
+are joined into notes of `--sentences` each: by a space (the corpus as it is),
+by a blank line, by a space hard-wrapped at each of `--widths` columns (a line
+break replaces the last space before the column, so no offset moves), the same
+after a wider line and a blank line, by two spaces (as many type after a full
+stop), and by a space with a seeded `--non-breaking` share of all spaces turned
+into U+00A0 (what an HTML or word-processor export leaves; no offset moves).
+And the fields of a table or a problem list: the dev set's entities, three to a
+note, joined by a tab, by two spaces, by a comma and a space, by a line break,
+and one a line after a dash, a bullet or a number ("- ", "\u2022 ", "1. "). F1
+is exact on character offsets and label, as an annotation tool compares;
+`whitespace_edges` counts predicted entities that begin or end on a whitespace
+token.
 
     python benchmarks/line_breaks.py PIPELINE benchmarks/results/line_breaks.json [--dev DEV.spacy]
 """
@@ -31,6 +31,8 @@ from spacy.tokens import Doc, DocBin
 from benchmarks.precision_f1 import CORPUS
 
 Entity = Tuple[int, int, str]
+# A line wider than the notes are wrapped at, as a date line typed above a pasted note is.
+WIDE_LINE = "Seen in the outpatient clinic on 12 March 2019 by the attending physician."
 # spaCy's rule-based sentencizer, and spacy-dtn's, which also tells a note's lines.
 SENTENCIZERS = ("sentencizer", "note_sentencizer")
 Note = Tuple[str, Set[Entity]]
@@ -79,6 +81,12 @@ def hard_wrapped(text: str, width: int) -> str:
             chars[last_space] = "\n"
             column, last_space = i - last_space, -1
     return "".join(chars)
+
+
+def after_a_wide_line(text: str, gold: Set[Entity]) -> Note:
+    """The note after WIDE_LINE and a blank line, its entities moved with it."""
+    shift = len(WIDE_LINE) + 2
+    return WIDE_LINE + "\n\n" + text, {(start + shift, end + shift, label) for start, end, label in gold}
 
 
 def non_breaking(text: str, share: float, rng: random.Random) -> str:
@@ -134,6 +142,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         "space": by_space,
         "blank_line": joined_notes(docs, "\n\n", args.sentences),
         **{f"wrapped_{width}": [(hard_wrapped(text, width), gold) for text, gold in by_space] for width in args.widths},
+        **{f"wrapped_{width}_after_a_wide_line": [after_a_wide_line(hard_wrapped(text, width), gold) for text, gold in by_space]
+           for width in args.widths if width < len(WIDE_LINE)},
         "two_spaces": joined_notes(docs, "  ", args.sentences),
         "non_breaking": [(non_breaking(text, args.non_breaking, rng), gold) for text, gold in by_space],
         "entities_by_tab": entity_lists(docs, "\t"),

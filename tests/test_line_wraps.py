@@ -84,6 +84,30 @@ def test_every_sentence_of_a_note_wrapped_at_the_narrowest_width_reads_its_wraps
         assert read_window(sentence).column_breaks == ()
 
 
+@pytest.mark.parametrize("width", [WRAP_MIN_WIDTH, 60])
+def test_one_wider_line_nearby_does_not_hide_a_paragraphs_wraps(width):
+    """A date line typed above a note wrapped at 60 columns is no width."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    header = "Seen in the outpatient clinic on 12 March 2019 by the attending physician."
+    doc = nlp(header + "\n\n" + textwrap.fill(" ".join([PARAGRAPH] * 2), width))
+    wraps = line_breaks(doc) - {t.i for t in doc if t.text == "\n\n"}
+    assert wrapped_line_breaks(doc, 0, len(doc)) == wraps
+    for sentence in list(doc.sents)[1:]:
+        assert wrapped_line_breaks(doc, sentence.start, sentence.end) == line_breaks(sentence) & wraps
+
+
+def test_the_short_items_of_a_list_set_no_width_for_a_paragraph_before_it():
+    """Two long lines and a list: the items are close to each other in length,
+    but a width under WRAP_MIN_WIDTH is none."""
+    nlp = spacy.blank("en")
+    doc = nlp("Patient presents with worsening shortness of breath and congestive heart\n"
+              "failure and ankle swelling over the past three weeks now.\n- asthma\n- gout")
+    reading = read_window(doc[:])
+    assert "congestive heart failure and" in reading.span.text
+    assert [reading.span[i].text for i in reading.column_breaks] == ["asthma", "gout"]
+
+
 @pytest.mark.parametrize("bullet", ["- ", "* ", "\u2022 "])
 def test_the_bullets_of_a_list_are_not_read_and_each_item_is_a_column(bullet):
     nlp = spacy.blank("en")
