@@ -23,6 +23,10 @@ Policy:
   model learns from are (README, "Read notes sentence by sentence"); without
   it a note is read in windows of `max_segment_length` tokens, as nlp.pipe
   reads it;
+- what decides a note's entities (the model, `--min-confidence`,
+  `--max-length`, `--sentencizer`) is one frozen `TaggingSettings`, checked
+  once where it is made (the command line, or spark.annotate's keywords)
+  and sent as it is to every worker process and Spark executor;
 - `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
   out; Spark commits its output when the job succeeds, so a rerun starts over.
 """
@@ -90,10 +94,32 @@ def load_pipeline(model: str, gpu_id: int = -1, sentencizer: bool = False) -> La
 _PIPELINES: Dict[Tuple[str, bool], Language] = {}
 
 
-def cached_pipeline(model: str, gpu_id: int = -1, sentencizer: bool = False) -> Language:
-    if (model, sentencizer) not in _PIPELINES:
-        _PIPELINES[model, sentencizer] = load_pipeline(model, gpu_id, sentencizer)
-    return _PIPELINES[model, sentencizer]
+@dataclass(frozen=True)
+class TaggingSettings:
+    """How notes are tagged: which pipeline, how it reads a note, which
+    entities are kept. One frozen value of strings and numbers, so it pickles:
+    it goes as it is to worker processes and to Spark's executors, where each
+    process loads the pipeline once. Checked when made, with the names of both
+    the keyword and the command-line option."""
+
+    model: str
+    min_confidence: float = 0.0
+    max_length: int = MAX_LENGTH
+    sentencizer: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence (--min-confidence) {self.min_confidence}: use a value from 0 to 1")
+        if self.max_length < 1:
+            raise ValueError(f"max_length (--max-length) {self.max_length}: use 1 or more characters "
+                             f"(default {MAX_LENGTH:,}, spaCy's nlp.max_length)")
+
+    def pipeline(self, gpu_id: int = -1) -> Language:
+        """This process's pipeline for these settings, loaded on first use."""
+        key = (self.model, self.sentencizer)
+        if key not in _PIPELINES:
+            _PIPELINES[key] = load_pipeline(self.model, gpu_id, self.sentencizer)
+        return _PIPELINES[key]
 
 
 def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
@@ -102,21 +128,15 @@ def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
     return [e for e in found if e.confidence is None or e.confidence >= min_confidence]
 
 
-def tag_texts(
-    model: str,
-    texts: Sequence[Optional[str]],
-    min_confidence: float = 0.0,
-    max_length: int = MAX_LENGTH,
-    sentencizer: bool = False,
-) -> List[Optional[List[Entity]]]:
+def tag_texts(settings: TaggingSettings, texts: Sequence[Optional[str]]) -> List[Optional[List[Entity]]]:
     """The entities of each text, tagged as one batch; None for a text the
     pipeline cannot take (none, empty, longer than `max_length` characters).
     Only these small tuples leave a worker: no Doc is serialized."""
-    nlp = cached_pipeline(model, sentencizer=sentencizer)
-    nlp.max_length = max_length
-    usable = [isinstance(t, str) and 0 < len(t) <= max_length for t in texts]
+    nlp = settings.pipeline()
+    nlp.max_length = settings.max_length
+    usable = [isinstance(t, str) and 0 < len(t) <= settings.max_length for t in texts]
     docs = iter(nlp.pipe([t for t, ok in zip(texts, usable) if ok], batch_size=max(len(texts), 1)))
-    return [entities(next(docs), min_confidence) if ok else None for ok in usable]
+    return [entities(next(docs), settings.min_confidence) if ok else None for ok in usable]
 
 
 def start_worker() -> None:
@@ -127,24 +147,18 @@ def start_worker() -> None:
 
 
 def tag_batches(
-    model: str,
-    batches: Iterable[List[Note]],
-    n_process: int,
-    min_confidence: float,
-    max_length: int = MAX_LENGTH,
-    sentencizer: bool = False,
+    settings: TaggingSettings, batches: Iterable[List[Note]], n_process: int
 ) -> Iterator[Tuple[List[Note], List[Optional[List[Entity]]]]]:
     """Each batch with its entities, in order: here, or in `n_process` worker
     processes with a few batches in flight (the input is read as it goes)."""
     if n_process == 1:
         for batch in batches:
-            yield batch, tag_texts(model, [note.text for note in batch], min_confidence, max_length, sentencizer)
+            yield batch, tag_texts(settings, [note.text for note in batch])
         return
     pending: Deque = deque()
     with multiprocessing.Pool(n_process, initializer=start_worker) as pool:
         for batch in batches:
-            texts = [note.text for note in batch]
-            pending.append((batch, pool.apply_async(tag_texts, (model, texts, min_confidence, max_length, sentencizer))))
+            pending.append((batch, pool.apply_async(tag_texts, (settings, [note.text for note in batch]))))
             if len(pending) > 2 * n_process:
                 batch, result = pending.popleft()
                 yield batch, result.get()
@@ -154,16 +168,13 @@ def tag_batches(
 
 
 def annotate_notes(
-    model: str,
+    settings: TaggingSettings,
     notes: Iterable[Note],
     writer,
     *,
     n_process: int = 1,
     batch_size: int = 64,
     gpu_id: int = -1,
-    min_confidence: float = 0.0,
-    max_length: int = MAX_LENGTH,
-    sentencizer: bool = False,
     progress: Optional[tqdm] = None,
     sample: Optional["Sample"] = None,
     done: Optional[Set[str]] = None,
@@ -171,7 +182,7 @@ def annotate_notes(
     """Annotate the notes not `done` (default: those the writer holds) and write them."""
     summary = Summary()
     done = writer.done_ids() if done is None else done
-    cached_pipeline(model, gpu_id, sentencizer)  # here first: a bad MODEL fails before any worker starts
+    settings.pipeline(gpu_id)  # here first: a bad MODEL fails before any worker starts
     started = time.perf_counter()
 
     def fail(note_id: str, reason: str) -> None:
@@ -201,13 +212,13 @@ def annotate_notes(
             else:
                 yield batch
 
-    for batch, found in tag_batches(model, todo(), n_process, min_confidence, max_length, sentencizer):
+    for batch, found in tag_batches(settings, todo(), n_process):
         for note, note_entities in zip(batch, found):
             if note.id in done:
                 summary.skipped += 1
                 continue
             if note_entities is None:  # the one text tag_texts refuses here: too long
-                fail(note.id, f"{len(note.text):,} characters, more than --max-length {max_length:,}: "
+                fail(note.id, f"{len(note.text):,} characters, more than --max-length {settings.max_length:,}: "
                               f"pass --max-length {len(note.text)} or more to annotate it")
                 continue
             annotated = AnnotatedNote(note.id, note.text, note_entities)
@@ -266,8 +277,7 @@ def run_local(args: argparse.Namespace) -> Summary:
     done = writer.done_ids()
     with tqdm(total=max(source.total - len(done), 0), unit="note", desc="annotate", dynamic_ncols=True) as progress:
         summary = annotate_notes(
-            args.model, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
-            min_confidence=args.min_confidence, max_length=args.max_length, sentencizer=args.sentencizer,
+            args.settings, source, writer, n_process=args.n_process, batch_size=args.batch_size, gpu_id=args.gpu_id,
             progress=progress, sample=sample, done=done,
         )
     if sample is not None:
@@ -326,10 +336,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--engine", choices=("local", "spark"), default="local", help="default local")
     parser.add_argument("--master", default="local[2]", help="Spark master for --engine spark (default local[2])")
     args = parser.parse_args(argv)
-    if min(args.n_process, args.batch_size, args.part_size, args.html_notes, args.max_length) < 1:
-        parser.error("--n-process, --batch-size, --part-size, --html-notes and --max-length must be 1 or more")
-    if not 0.0 <= args.min_confidence <= 1.0:
-        parser.error(f"--min-confidence {args.min_confidence}: use a value from 0 to 1")
+    if min(args.n_process, args.batch_size, args.part_size, args.html_notes) < 1:
+        parser.error("--n-process, --batch-size, --part-size and --html-notes must be 1 or more")
+    try:
+        args.settings = TaggingSettings(args.model, args.min_confidence, args.max_length, args.sentencizer)
+    except ValueError as err:
+        parser.error(str(err))
     if args.gpu_id >= 0 and args.n_process > 1:
         parser.error("--gpu-id with --n-process > 1: worker processes cannot share one GPU; use one process")
     return args

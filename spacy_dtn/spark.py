@@ -23,7 +23,7 @@ from typing import Iterator, List, Optional
 import pandas
 from spacy import util
 
-from .annotate import MAX_LENGTH, Summary, start_worker, tag_texts
+from .annotate import MAX_LENGTH, Summary, TaggingSettings, start_worker, tag_texts
 from .notes import NoteInputError
 
 ENTITY_FIELDS = (("start", "long"), ("end", "long"), ("label", "string"), ("text", "string"), ("confidence", "double"))
@@ -31,16 +31,13 @@ ENTITIES_TYPE = "array<struct<" + ",".join(f"{name}:{kind}" for name, kind in EN
 SHOWN_FAILURES = 20
 
 
-def annotate_texts(
-    texts: Iterator[pandas.Series], model: str, batch_size: int, min_confidence: float, max_length: int,
-    sentencizer: bool,
-) -> Iterator[pandas.Series]:
+def annotate_texts(texts: Iterator[pandas.Series], settings: TaggingSettings, batch_size: int) -> Iterator[pandas.Series]:
     """The body of the pandas UDF: entities per text, None where there is no text."""
     start_worker()
     for series in texts:
         rows = []
         for batch in util.minibatch(series.tolist(), batch_size):
-            found = tag_texts(model, batch, min_confidence, max_length, sentencizer)
+            found = tag_texts(settings, batch)
             rows += [None if ents is None else [e._asdict() for e in ents] for ents in found]
         yield pandas.Series(rows, index=series.index, dtype=object)
 
@@ -70,13 +67,11 @@ def annotate(
     from pyspark.sql.functions import col, pandas_udf
 
     check_columns(df, id_col, text_col)
-    if max_length < 1:
-        raise ValueError(f"max_length={max_length}: use 1 or more (characters; the default is {MAX_LENGTH:,}).")
-    model = str(model)
+    settings = TaggingSettings(str(model), min_confidence, max_length, sentencizer)
 
-    # Spark reads the UDF's kind from these type hints; the closure holds strings and numbers only.
+    # Spark reads the UDF's kind from these type hints; the closure holds the settings and a number only.
     def entities_udf(texts: Iterator[pandas.Series]) -> Iterator[pandas.Series]:
-        return annotate_texts(texts, model, batch_size, min_confidence, max_length, sentencizer)
+        return annotate_texts(texts, settings, batch_size)
 
     return df.withColumn(output_col, pandas_udf(entities_udf, ENTITIES_TYPE)(col(text_col)))
 

@@ -11,7 +11,7 @@ import pandas
 import pytest
 import spacy
 
-from spacy_dtn.annotate import cached_pipeline, main, tag_batches
+from spacy_dtn.annotate import TaggingSettings, main, tag_batches
 from spacy_dtn.converters import read_brat
 from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
 from spacy_dtn.notes import Note, NoteSource
@@ -254,13 +254,28 @@ def test_workers_take_the_max_length_they_are_given(model, n_process, monkeypatc
     """A worker process loads its own pipeline: the limit must travel with the
     batch and become the pipeline's own (spaCy refuses a longer text: E088).
     Forked workers inherit this process's pipeline, limit 10 characters."""
-    monkeypatch.setattr(cached_pipeline(str(model)), "max_length", 10)
+    monkeypatch.setattr(TaggingSettings(str(model)).pipeline(), "max_length", 10)
     texts = [SENTENCES[0], " ".join(SENTENCES)]
     batches = [[Note(f"n{i}", text) for i, text in enumerate(texts)]]
-    ((_, found),) = tag_batches(str(model), batches, n_process, 0.0, max_length=len(texts[1]) - 1)
+    ((_, found),) = tag_batches(TaggingSettings(str(model), max_length=len(texts[1]) - 1), batches, n_process)
     assert found[0] is not None and found[1] is None
-    ((_, found),) = tag_batches(str(model), batches, n_process, 0.0, max_length=len(texts[1]))
+    ((_, found),) = tag_batches(TaggingSettings(str(model), max_length=len(texts[1])), batches, n_process)
     assert found[1] is not None
+
+
+@pytest.mark.parametrize("keyword, value, message", [
+    ("min_confidence", 1.5, "min_confidence (--min-confidence) 1.5: use a value from 0 to 1"),
+    ("min_confidence", -0.1, "min_confidence (--min-confidence) -0.1: use a value from 0 to 1"),
+    ("max_length", 0, "max_length (--max-length) 0: use 1 or more characters"),
+])
+def test_bad_settings_fail_before_anything_is_loaded(keyword, value, message, tmp_path, capsys):
+    """The same check for the command line and the API (spark.annotate makes the same
+    settings), naming both spellings; no pipeline is loaded (the model does not exist)."""
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "no_model"), str(tmp_path), str(tmp_path / "out.jsonl"), "--" + keyword.replace("_", "-"), str(value)])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TaggingSettings(str(tmp_path / "no_model"), **{keyword: value})
 
 
 def test_joining_parts_twice_adds_nothing_twice(tmp_path):
