@@ -24,7 +24,7 @@ Policy:
   it a note is read in windows of `max_segment_length` tokens, as nlp.pipe
   reads it;
 - what decides a note's entities (the model, `--min-confidence`,
-  `--max-length`, `--sentencizer`) is one frozen `TaggingSettings`, checked
+  `--max-length`, `--sentencizer`) is one frozen `AnnotationSettings`, checked
   once where it is made (the command line, or spark.annotate's keywords)
   and sent as it is to every worker process and Spark executor;
 - `--engine spark` runs the same pipeline on Spark (spark.py), Parquet in and
@@ -95,7 +95,7 @@ _PIPELINES: Dict[Tuple[str, bool], Language] = {}
 
 
 @dataclass(frozen=True)
-class TaggingSettings:
+class AnnotationSettings:
     """How notes are tagged: which pipeline, how it reads a note, which
     entities are kept. One frozen value of strings and numbers, so it pickles:
     it goes as it is to worker processes and to Spark's executors, where each
@@ -128,7 +128,7 @@ def entities(doc: Doc, min_confidence: float = 0.0) -> List[Entity]:
     return [e for e in found if e.confidence is None or e.confidence >= min_confidence]
 
 
-def tag_texts(settings: TaggingSettings, texts: Sequence[Optional[str]]) -> List[Optional[List[Entity]]]:
+def tag_texts(settings: AnnotationSettings, texts: Sequence[Optional[str]]) -> List[Optional[List[Entity]]]:
     """The entities of each text, tagged as one batch; None for a text the
     pipeline cannot take (none, empty, longer than `max_length` characters).
     Only these small tuples leave a worker: no Doc is serialized."""
@@ -147,7 +147,7 @@ def start_worker() -> None:
 
 
 def tag_batches(
-    settings: TaggingSettings, batches: Iterable[List[Note]], n_process: int
+    settings: AnnotationSettings, batches: Iterable[List[Note]], n_process: int
 ) -> Iterator[Tuple[List[Note], List[Optional[List[Entity]]]]]:
     """Each batch with its entities, in order: here, or in `n_process` worker
     processes with a few batches in flight (the input is read as it goes)."""
@@ -168,7 +168,7 @@ def tag_batches(
 
 
 def annotate_notes(
-    settings: TaggingSettings,
+    settings: AnnotationSettings,
     notes: Iterable[Note],
     writer,
     *,
@@ -339,7 +339,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     if min(args.n_process, args.batch_size, args.part_size, args.html_notes) < 1:
         parser.error("--n-process, --batch-size, --part-size and --html-notes must be 1 or more")
     try:
-        args.settings = TaggingSettings(args.model, args.min_confidence, args.max_length, args.sentencizer)
+        args.settings = AnnotationSettings(args.model, args.min_confidence, args.max_length, args.sentencizer)
     except ValueError as err:
         parser.error(str(err))
     if args.gpu_id >= 0 and args.n_process > 1:

@@ -23,7 +23,7 @@ from typing import Iterator, List, Optional
 import pandas
 from spacy import util
 
-from .annotate import MAX_LENGTH, Summary, TaggingSettings, start_worker, tag_texts
+from .annotate import MAX_LENGTH, Summary, AnnotationSettings, start_worker, tag_texts
 from .notes import NoteInputError
 
 ENTITY_FIELDS = (("start", "long"), ("end", "long"), ("label", "string"), ("text", "string"), ("confidence", "double"))
@@ -31,7 +31,7 @@ ENTITIES_TYPE = "array<struct<" + ",".join(f"{name}:{kind}" for name, kind in EN
 SHOWN_FAILURES = 20
 
 
-def annotate_texts(texts: Iterator[pandas.Series], settings: TaggingSettings, batch_size: int) -> Iterator[pandas.Series]:
+def annotate_texts(texts: Iterator[pandas.Series], settings: AnnotationSettings, batch_size: int) -> Iterator[pandas.Series]:
     """The body of the pandas UDF: entities per text, None where there is no text."""
     start_worker()
     for series in texts:
@@ -67,7 +67,7 @@ def annotate(
     from pyspark.sql.functions import col, pandas_udf
 
     check_columns(df, id_col, text_col)
-    settings = TaggingSettings(str(model), min_confidence, max_length, sentencizer)
+    settings = AnnotationSettings(str(model), min_confidence, max_length, sentencizer)
 
     # Spark reads the UDF's kind from these type hints; the closure holds the settings and a number only.
     def entities_udf(texts: Iterator[pandas.Series]) -> Iterator[pandas.Series]:

@@ -11,7 +11,7 @@ import pandas
 import pytest
 import spacy
 
-from spacy_dtn.annotate import TaggingSettings, main, tag_batches
+from spacy_dtn.annotate import AnnotationSettings, main, tag_batches
 from spacy_dtn.converters import read_brat
 from spacy_dtn.note_outputs import AnnotatedNote, Entity, JsonlWriter
 from spacy_dtn.notes import Note, NoteSource
@@ -254,12 +254,12 @@ def test_workers_take_the_max_length_they_are_given(model, n_process, monkeypatc
     """A worker process loads its own pipeline: the limit must travel with the
     batch and become the pipeline's own (spaCy refuses a longer text: E088).
     Forked workers inherit this process's pipeline, limit 10 characters."""
-    monkeypatch.setattr(TaggingSettings(str(model)).pipeline(), "max_length", 10)
+    monkeypatch.setattr(AnnotationSettings(str(model)).pipeline(), "max_length", 10)
     texts = [SENTENCES[0], " ".join(SENTENCES)]
     batches = [[Note(f"n{i}", text) for i, text in enumerate(texts)]]
-    ((_, found),) = tag_batches(TaggingSettings(str(model), max_length=len(texts[1]) - 1), batches, n_process)
+    ((_, found),) = tag_batches(AnnotationSettings(str(model), max_length=len(texts[1]) - 1), batches, n_process)
     assert found[0] is not None and found[1] is None
-    ((_, found),) = tag_batches(TaggingSettings(str(model), max_length=len(texts[1])), batches, n_process)
+    ((_, found),) = tag_batches(AnnotationSettings(str(model), max_length=len(texts[1])), batches, n_process)
     assert found[1] is not None
 
 
@@ -275,7 +275,7 @@ def test_bad_settings_fail_before_anything_is_loaded(keyword, value, message, tm
         main([str(tmp_path / "no_model"), str(tmp_path), str(tmp_path / "out.jsonl"), "--" + keyword.replace("_", "-"), str(value)])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     with pytest.raises(ValueError, match=re.escape(message)):
-        TaggingSettings(str(tmp_path / "no_model"), **{keyword: value})
+        AnnotationSettings(str(tmp_path / "no_model"), **{keyword: value})
 
 
 def test_joining_parts_twice_adds_nothing_twice(tmp_path):
