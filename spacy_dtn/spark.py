@@ -23,7 +23,7 @@ from typing import Iterator, List, Optional
 import pandas
 from spacy import util
 
-from .annotate import MAX_LENGTH, Summary, AnnotationSettings, start_worker, tag_texts
+from .annotate import MAX_LENGTH, AnnotationSettings, Summary, start_worker, tag_texts
 from .notes import NoteInputError
 
 ENTITY_FIELDS = (("start", "long"), ("end", "long"), ("label", "string"), ("text", "string"), ("confidence", "double"))
