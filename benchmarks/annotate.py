@@ -1,5 +1,6 @@
 """Benchmark of `python -m spacy_dtn annotate`: notes/s, words/s and peak
-memory for one process, `--n-process 2` and Spark `local[2]`; inference
+memory for one process, `--n-process 2`, Spark `local[2]` and one process
+reading each note sentence by sentence (`--sentencizer`); inference
 words/s with entity confidence on and off; ECE before and after calibration.
 
     python benchmarks/annotate.py --model training/dtn/model-best \\
@@ -48,6 +49,7 @@ ENGINES = {
     "one process": ["--n-process", "1"],
     "--n-process 2": ["--n-process", "2"],
     "Spark local[2]": ["--engine", "spark", "--master", "local[2]"],
+    "one process, --sentencizer": ["--n-process", "1", "--sentencizer"],
 }
 
 CONFIDENCE_COST = r"""
